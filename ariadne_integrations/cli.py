@@ -1,0 +1,27 @@
+"""The ``ariadne`` console script. Subcommands live in small modules and register themselves here."""
+from __future__ import annotations
+
+import logging
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Training-free adapter routing (ARIADNE).")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    # Each module adds its commands to `app`; imported lazily-cheap (no torch at import time).
+    from ariadne_integrations import cli_routing, cli_runtime  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""`ariadne index build|...`, `ariadne route`, `ariadne eval` (owned by the routing-engine work)."""

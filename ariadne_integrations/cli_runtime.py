@@ -1,0 +1,1 @@
+"""`ariadne train` (owned by the runtime work)."""

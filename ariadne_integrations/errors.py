@@ -1,0 +1,49 @@
+"""Typed errors. Every public failure is one of these, so callers can catch what they mean.
+
+Each subclasses the closest builtin too (ValueError, KeyError, FileNotFoundError) so that
+code written against the builtins keeps working.
+"""
+from __future__ import annotations
+
+
+class AriadneError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidInputError(AriadneError, ValueError):
+    """A query, prompt, text list or parameter is empty, of the wrong type or out of range."""
+
+
+class UnknownAdapterError(AriadneError, KeyError):
+    """An adapter name that is not registered / not in the index."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "unknown adapter"
+
+
+class DuplicateAdapterError(AriadneError, ValueError):
+    """An adapter name that is already present where a new one was expected."""
+
+
+class DataFormatError(AriadneError, ValueError):
+    """A data file (JSONL) with broken lines or missing fields; the message names file and line."""
+
+
+class IndexFormatError(AriadneError, ValueError):
+    """A routing index folder that is missing, truncated, corrupt or from a newer format."""
+
+
+class IndexNotFoundError(IndexFormatError, FileNotFoundError):
+    """The routing index folder or one of its files does not exist."""
+
+
+class EmbedderMismatchError(AriadneError, ValueError):
+    """Vectors or an index made with a different embedder than the one in use."""
+
+
+class AdapterLoadError(AriadneError, ValueError):
+    """An adapter folder that is missing, not a PEFT adapter, or built for another base model."""
+
+
+class BackboneLoadError(AriadneError, RuntimeError):
+    """The backbone model could not be found or loaded."""

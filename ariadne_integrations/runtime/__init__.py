@@ -1,0 +1,1 @@
+"""The local backbone with many PEFT adapters: load, generate in mixed batches, stream, train."""

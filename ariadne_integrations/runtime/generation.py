@@ -1,0 +1,95 @@
+"""Generation settings, results, and the backend interface the integrations talk to.
+
+The LangChain and LlamaIndex wrappers only see :class:`GenerationBackend`, so the same chain can
+move from the in-process runtime to an OpenAI-compatible multi-LoRA server without code changes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Protocol, Sequence, Union, runtime_checkable
+
+from ariadne_integrations.errors import InvalidInputError
+
+Message = dict[str, str]  # {"role": "user"|"system"|"assistant", "content": "..."}
+Prompt = Union[str, Sequence[Message]]
+"""A prompt is raw text (wrapped as one user message when a chat template applies) or chat messages."""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Decoding settings for one call. ``temperature == 0`` means greedy."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    apply_chat_template: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise InvalidInputError(f"max_new_tokens must be a positive int, got {self.max_new_tokens!r}")
+        if self.temperature < 0:
+            raise InvalidInputError(f"temperature must be >= 0, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        stop = tuple(self.stop or ())
+        for s in stop:
+            if not isinstance(s, str) or s == "":
+                raise InvalidInputError(f"stop sequences must be non-empty strings, got {s!r}")
+        object.__setattr__(self, "stop", stop)
+
+    @property
+    def do_sample(self) -> bool:
+        return self.temperature > 0
+
+
+@dataclass
+class GenerationResult:
+    """One completion. ``finish_reason`` is "stop" (EOS or a stop string) or "length"."""
+
+    text: str
+    adapter: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+    stop_sequence: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StreamChunk:
+    """A piece of streamed text. The last chunk has ``final=True`` and carries the usage counts."""
+
+    text: str
+    final: bool = False
+    adapter: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """What the integrations need from a generator. ``adapters[i]`` is the adapter for ``prompts[i]``
+    (``None`` = the bare backbone). Implementations must be safe to call from several threads."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def generate(
+        self, prompts: Sequence[Prompt], adapters: Sequence[str | None], config: GenerationConfig
+    ) -> list[GenerationResult]: ...
+
+    def stream(self, prompt: Prompt, adapter: str | None, config: GenerationConfig) -> Iterator[StreamChunk]: ...
+
+    def has_adapter(self, name: str) -> bool: ...
