@@ -19,8 +19,11 @@ def _register() -> None:
 
 
 def main() -> None:
-    _register()
-    app()
+    # Import through the package so `python -m ariadne_integrations.cli` registers on the same `app`.
+    from ariadne_integrations import cli as package_cli
+
+    package_cli._register()
+    package_cli.app()
 
 
 if __name__ == "__main__":  # pragma: no cover

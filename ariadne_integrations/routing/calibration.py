@@ -1,0 +1,120 @@
+"""Choosing an abstention threshold from held-out in-scope data and optional out-of-scope examples.
+
+The curve: for every candidate threshold t (each observed value, plus "off"), the router abstains on
+a query whose value (best score, or margin over the runner-up) is below t. Two numbers follow:
+
+- in-scope accuracy: share of in-scope queries routed to the right adapter, abstaining counts wrong;
+- OOS rejection: share of out-of-scope queries the router abstains on.
+
+Raising t trades the first for the second. The chosen point:
+
+- ``target_oos_rejection``: the lowest t that rejects at least that share of OOS queries;
+- ``target_in_scope_accuracy``: the highest t that keeps in-scope accuracy at least that high;
+- neither, with OOS examples: maximise in-scope accuracy + OOS rejection (both weigh the same);
+- neither, without OOS examples: the highest t that costs at most ``max_accuracy_drop`` in-scope
+  accuracy (abstain only on the clearly foreign queries).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ariadne_integrations.errors import InvalidInputError
+
+
+def calibration_curve(in_values: np.ndarray, in_correct: np.ndarray, oos_values: np.ndarray) -> list[dict[str, float]]:
+    """Points (threshold, in_scope_accuracy, in_scope_coverage, oos_rejection), threshold ascending.
+
+    The first point is threshold ``-inf`` (never abstain).
+    """
+    cands = np.unique(np.concatenate([in_values, oos_values]))
+    thresholds = np.concatenate([[-np.inf], cands])
+    ins_sorted = np.sort(in_values)
+    correct_sorted = np.sort(in_values[in_correct])
+    oos_sorted = np.sort(oos_values)
+    n_in = max(len(in_values), 1)
+    n_oos = len(oos_values)
+    # values >= t are kept; searchsorted(left) counts values < t (abstained)
+    kept_correct = len(correct_sorted) - np.searchsorted(correct_sorted, thresholds, side="left")
+    kept_in = len(ins_sorted) - np.searchsorted(ins_sorted, thresholds, side="left")
+    rejected_oos = np.searchsorted(oos_sorted, thresholds, side="left")
+    curve = []
+    for t, kc, ki, ro in zip(thresholds, kept_correct, kept_in, rejected_oos):
+        curve.append(
+            {
+                "threshold": float(t),
+                "in_scope_accuracy": float(kc / n_in),
+                "in_scope_coverage": float(ki / n_in),
+                "oos_rejection": float(ro / n_oos) if n_oos else float("nan"),
+            }
+        )
+    return curve
+
+
+def calibrate_threshold(
+    in_values: Sequence[float],
+    in_correct: Sequence[bool],
+    oos_values: Sequence[float] = (),
+    *,
+    by: str = "score",
+    target_oos_rejection: float | None = None,
+    target_in_scope_accuracy: float | None = None,
+    max_accuracy_drop: float = 0.01,
+) -> dict[str, Any]:
+    """Pick a threshold (see module docstring); returns the choice, its figures and the whole curve."""
+    if by not in ("score", "margin"):
+        raise InvalidInputError(f"by must be 'score' or 'margin', got {by!r}")
+    if target_oos_rejection is not None and target_in_scope_accuracy is not None:
+        raise InvalidInputError("give target_oos_rejection or target_in_scope_accuracy, not both")
+    for name, val in (("target_oos_rejection", target_oos_rejection), ("target_in_scope_accuracy", target_in_scope_accuracy)):
+        if val is not None and not 0.0 <= val <= 1.0:
+            raise InvalidInputError(f"{name} must lie in [0, 1], got {val}")
+    iv = np.asarray(in_values, dtype=np.float64)
+    ic = np.asarray(in_correct, dtype=bool)
+    ov = np.asarray(oos_values, dtype=np.float64)
+    if iv.size == 0:
+        raise InvalidInputError("calibration needs at least one in-scope example")
+    if target_oos_rejection is not None and ov.size == 0:
+        raise InvalidInputError("target_oos_rejection needs out-of-scope examples (oos_texts or labels not in the index)")
+    curve = calibration_curve(iv, ic, ov)
+    acc = np.array([p["in_scope_accuracy"] for p in curve])
+    rej = np.array([p["oos_rejection"] for p in curve]) if ov.size else np.zeros(len(curve))
+    base_acc = float(acc[0])
+    if target_oos_rejection is not None:
+        ok = np.nonzero(rej >= target_oos_rejection - 1e-12)[0]
+        i = int(ok[0]) if ok.size else len(curve) - 1
+        objective = f"lowest threshold with OOS rejection >= {target_oos_rejection}"
+    elif target_in_scope_accuracy is not None:
+        ok = np.nonzero(acc >= target_in_scope_accuracy - 1e-12)[0]
+        i = int(ok[-1]) if ok.size else 0
+        objective = f"highest threshold with in-scope accuracy >= {target_in_scope_accuracy}"
+    elif ov.size:
+        i = int(np.argmax(acc + rej))
+        objective = "maximise in-scope accuracy + OOS rejection"
+    else:
+        ok = np.nonzero(acc >= base_acc - max_accuracy_drop - 1e-12)[0]
+        i = int(ok[-1])
+        objective = f"highest threshold costing <= {max_accuracy_drop} in-scope accuracy (no OOS examples)"
+    chosen = curve[i]
+    t = chosen["threshold"]
+    if i > 0 and i < len(curve):
+        # put the threshold halfway between the last abstained value and the next kept one, so that
+        # a value equal to a calibration point falls on the same side as it did here
+        prev = curve[i - 1]["threshold"]
+        t = float((prev + t) / 2) if np.isfinite(prev) else t
+        # keep every value >= the chosen candidate: midpoint lies below it and above the previous one
+    value: float | None = None if not np.isfinite(t) else float(t)
+    return {
+        "by": by,
+        "threshold": value if by == "score" else None,
+        "min_margin": value if by == "margin" else None,
+        "in_scope_accuracy": chosen["in_scope_accuracy"],
+        "in_scope_coverage": chosen["in_scope_coverage"],
+        "oos_rejection": chosen["oos_rejection"] if ov.size else None,
+        "base_in_scope_accuracy": base_acc,
+        "objective": objective,
+        "n_in_scope": int(iv.size),
+        "n_oos": int(ov.size),
+        "curve": curve,
+    }

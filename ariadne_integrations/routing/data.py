@@ -1,0 +1,118 @@
+"""Reading task datasets (JSONL, one example per line) with errors that name the file and line."""
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ariadne_integrations.errors import DataFormatError, InvalidInputError
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    text_field: str = "input",
+    label_field: str | None = "task",
+) -> list[tuple[str, str]] | list[str]:
+    """Read ``path`` into ``[(text, label), ...]`` (or ``[text, ...]`` when ``label_field`` is None).
+
+    Blank lines are skipped. A line that is not a JSON object, lacks a field, or holds a non-string or
+    empty text raises DataFormatError with ``file:line`` so the user can fix that line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"{p}: no such data file")
+    rows: list = []
+    with open(p, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(f"{p}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(rec, dict):
+                raise DataFormatError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+            text = _field(rec, text_field, p, lineno)
+            if label_field is None:
+                rows.append(text)
+            else:
+                rows.append((text, _field(rec, label_field, p, lineno)))
+    if not rows:
+        raise DataFormatError(f"{p}: the file has no examples (it is empty or only blank lines)")
+    return rows
+
+
+def _field(rec: dict, name: str, path: Path, lineno: int) -> str:
+    if name not in rec:
+        keys = ", ".join(sorted(map(str, rec))) or "none"
+        raise DataFormatError(f"{path}:{lineno}: missing field {name!r} (fields present: {keys}); pass the right field name")
+    val = rec[name]
+    if not isinstance(val, str):
+        raise DataFormatError(f"{path}:{lineno}: field {name!r} is a {type(val).__name__}, expected a string")
+    if not val.strip():
+        raise DataFormatError(f"{path}:{lineno}: field {name!r} is empty")
+    return val
+
+
+def group_by_label(rows: Iterable[tuple[str, str]]) -> "OrderedDict[str, list[str]]":
+    """``[(text, label)]`` -> ``{label: [texts]}`` in first-seen label order (file order is kept)."""
+    groups: OrderedDict[str, list[str]] = OrderedDict()
+    for text, label in rows:
+        groups.setdefault(label, []).append(text)
+    return groups
+
+
+def read_examples(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    text_field: str = "input",
+    label_field: str = "task",
+) -> "OrderedDict[str, list[str]]":
+    """Read one or several JSONL files into ``{label: [texts]}`` (files concatenated in order)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise InvalidInputError("no data files given")
+    rows: list[tuple[str, str]] = []
+    for p in paths:
+        rows.extend(read_jsonl(p, text_field=text_field, label_field=label_field))  # type: ignore[arg-type]
+    return group_by_label(rows)
+
+
+TASK_FILE = "ariadne_task.json"
+INPUTS_FILE = "ariadne_inputs.jsonl"
+
+
+def read_adapter_dir(
+    folder: str | os.PathLike[str], name: str | None = None
+) -> tuple[str, Path, list[str]]:
+    """An adapter folder written by ``ariadne train`` -> (name, folder, training inputs).
+
+    The name comes from ``name``, else ``ariadne_task.json``'s ``task``, else the folder's name; the
+    inputs from ``ariadne_inputs.jsonl`` (one ``{"input": ...}`` per line).
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise DataFormatError(f"adapter folder {path} does not exist")
+    task_file = path / TASK_FILE
+    if name is None and task_file.is_file():
+        try:
+            meta = json.loads(task_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"{task_file}: not valid JSON ({exc})") from None
+        task = meta.get("task") if isinstance(meta, dict) else None
+        if isinstance(task, str) and task.strip():
+            name = task
+    if name is None:
+        name = path.resolve().name
+    inputs = path / INPUTS_FILE
+    if not inputs.is_file():
+        raise DataFormatError(
+            f"adapter folder {path} has no {INPUTS_FILE} (one {{\"input\": ...}} per line); "
+            "`ariadne train` writes it, or give the adapter's examples directly"
+        )
+    texts = read_jsonl(inputs, text_field="input", label_field=None)
+    return name, path, list(texts)  # type: ignore[arg-type]

@@ -1,0 +1,342 @@
+"""Routing benchmark: selection accuracy per strategy vs a trained reference, abstention, speed.
+
+Run:  python benchmarks/bench_routing.py [--data ../shared/benchmarks] [--cache-dir DIR] [--quick]
+
+- Builds indices on {bbh,clinc150}/train.jsonl with every centroid strategy and reports selection
+  accuracy on dev, side by side with a LogisticRegression trained on the same embeddings (the upper
+  reference) and two kNN baselines. Embeddings are computed once per run (or read from --cache-dir,
+  keyed by the embedder fingerprint and the file's content hash).
+- CLINC150 abstention: an index on train minus a held-out 10 % slice, a threshold calibrated on that
+  slice + train_oos, reported on dev (in-scope accuracy with abstain = wrong, OOS rejection).
+- Speed with the default embedder: single-query latency p50/p95 (embedding included), batched
+  throughput, and the centroid search alone at 10, 1,000 and 10,000 adapters (synthetic centroids).
+
+Writes benchmarks/results/routing.json. The machine is shared: absolute times are noisy; compare
+ratios within one run.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ariadne_integrations.routing.embedders import default_embedder  # noqa: E402
+from ariadne_integrations.routing.router import AriadneRouter  # noqa: E402
+
+STRATEGIES = [  # (label, strategy, centroids)
+    ("paper (5 subset means)", "paper", None),
+    ("mean (1 centroid)", "mean", None),
+    ("kmeans k=8", "kmeans", 8),
+    ("kmeans k=16", "kmeans", 16),
+    ("kmeans k=ceil(sqrt n) [default]", "kmeans", None),
+]
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def embed_cached(emb, path: Path, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+    if cache_dir is not None:
+        key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        cpath = cache_dir / f"{path.parent.name}_{path.stem}_{emb.fingerprint[:12]}_{key}.npy"
+        if cpath.is_file():
+            return np.load(cpath)
+    t = time.perf_counter()
+    vecs = emb.embed(texts, batch_size=64, show_progress=True)
+    print(f"  embedded {path.parent.name}/{path.name}: {len(texts)} texts in {time.perf_counter() - t:.1f} s", flush=True)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.save(cpath, vecs)
+    return vecs
+
+
+def knn_accuracy(xtr, ytr, xdv, ydv, names, top: int) -> float:
+    """Training-free kNN baselines: per task, the mean of the top-`top` cosine similarities."""
+    scores = []
+    for n in names:
+        s = xdv @ xtr[ytr == n].T
+        k = min(top, s.shape[1])
+        scores.append(np.sort(s, axis=1)[:, -k:].mean(axis=1))
+    pred = np.asarray(names)[np.argmax(np.stack(scores, 1), 1)]
+    return float((pred == ydv).mean())
+
+
+def router_from_vectors(emb, groups: "OrderedDict[str, np.ndarray]", strategy: str, centroids: int | None) -> tuple[AriadneRouter, float]:
+    r = AriadneRouter(emb, strategy=strategy, centroids=centroids)
+    t = time.perf_counter()
+    for name, vecs in groups.items():
+        r.add_adapter_embeddings(name, vecs)
+    return r, time.perf_counter() - t
+
+
+def selection_accuracy(router: AriadneRouter, xdv: np.ndarray, ydv: np.ndarray) -> float:
+    names = np.asarray(router.adapters)
+    pred = names[router.scores(xdv).argmax(axis=1)]
+    return float((pred == ydv).mean())
+
+
+def accuracy_block(emb, data_dir: Path, ds: str, cache_dir: Path | None, quick: bool) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    train = read_rows(data_dir / ds / "train.jsonl")
+    dev = read_rows(data_dir / ds / "dev.jsonl")
+    if quick:
+        rng = random.Random(0)
+        train, dev = rng.sample(train, min(len(train), 400)), rng.sample(dev, min(len(dev), 150))
+        cache_dir = None
+    xtr = embed_cached(emb, data_dir / ds / "train.jsonl", [r["input"] for r in train], cache_dir)
+    xdv = embed_cached(emb, data_dir / ds / "dev.jsonl", [r["input"] for r in dev], cache_dir)
+    ytr = np.array([r["task"] for r in train])
+    ydv_all = np.array([r["task"] for r in dev])
+    names = list(OrderedDict.fromkeys(ytr.tolist()))
+    inscope = np.isin(ydv_all, names)
+    xdv_in, ydv = xdv[inscope], ydv_all[inscope]
+    groups = OrderedDict((n, xtr[ytr == n]) for n in names)
+    out: dict = {"n_train": int(len(ytr)), "n_dev_in_scope": int(len(ydv)), "adapters": len(names), "strategies": {}}
+    for label, strategy, k in STRATEGIES:
+        r, secs = router_from_vectors(emb, groups, strategy, k)
+        out["strategies"][label] = {
+            "selection_accuracy": selection_accuracy(r, xdv_in, ydv),
+            "centroids_total": int(sum(r.centroids(n).shape[0] for n in names)),
+            "build_s": secs,
+        }
+    for top in (1, 5):
+        out["strategies"][f"kNN top-{top} mean (all train points)"] = {
+            "selection_accuracy": knn_accuracy(xtr, ytr, xdv_in, ydv, names, top),
+            "centroids_total": int(len(ytr)),
+        }
+    refs = {}
+    for c in (1.0, 10.0):
+        t = time.perf_counter()
+        lr = LogisticRegression(max_iter=3000, C=c).fit(xtr, ytr)
+        refs[f"logreg C={c:g}"] = {"selection_accuracy": float((lr.predict(xdv_in) == ydv).mean()), "train_s": time.perf_counter() - t}
+    out["reference"] = refs
+    best_ref = max(v["selection_accuracy"] for v in refs.values())
+    default = out["strategies"]["kmeans k=ceil(sqrt n) [default]"]["selection_accuracy"]
+    paper = out["strategies"]["paper (5 subset means)"]["selection_accuracy"]
+    out["targets"] = {
+        "default_minus_best_logreg_points": round(100 * (default - best_ref), 2),
+        "default_within_1_point_of_logreg": bool(default >= best_ref - 0.01),
+        "default_above_paper": bool(default > paper),
+    }
+    out["_vectors"] = (xtr, ytr, xdv, ydv_all, names)
+    return out
+
+
+def abstention_block(emb, data_dir: Path, vectors, cache_dir: Path | None) -> dict:
+    xtr, ytr, xdv, ydv_all, names = vectors
+    oos_rows = read_rows(data_dir / "clinc150" / "train_oos.jsonl")
+    xoos = embed_cached(emb, data_dir / "clinc150" / "train_oos.jsonl", [r["input"] for r in oos_rows], cache_dir)
+    rng = np.random.default_rng(0)
+    held = np.zeros(len(ytr), dtype=bool)
+    for n in names:
+        idx = np.nonzero(ytr == n)[0]
+        held[rng.choice(idx, size=max(1, len(idx) // 10), replace=False)] = True
+    out = {}
+    for label, strategy, k in (("default (kmeans)", "kmeans", None), ("paper", "paper", None)):
+        groups = OrderedDict((n, xtr[(ytr == n) & ~held]) for n in names)
+        r, _ = router_from_vectors(emb, groups, strategy, k)
+        from ariadne_integrations.routing.calibration import calibrate_threshold
+
+        dec_held = r.route_embeddings(xtr[held])
+        dec_oos = r.route_embeddings(xoos)
+        res = calibrate_threshold([d.score for d in dec_held], [d.best == y for d, y in zip(dec_held, ytr[held])],
+                                  [d.score for d in dec_oos])
+        cons = calibrate_threshold([d.score for d in dec_held], [d.best == y for d, y in zip(dec_held, ytr[held])],
+                                   [d.score for d in dec_oos], target_in_scope_accuracy=res["base_in_scope_accuracy"] - 0.02)
+        for point, chosen in (("balanced", res), ("max 2-point in-scope drop", cons)):
+            r.set_thresholds(threshold=chosen["threshold"])
+            dev = r.route_embeddings(xdv)
+            ins = np.isin(ydv_all, names)
+            in_acc = float(np.mean([d.adapter == y for d, y, m in zip(dev, ydv_all, ins) if m]))
+            sel = float(np.mean([d.best == y for d, y, m in zip(dev, ydv_all, ins) if m]))
+            oos_rej = float(np.mean([d.abstained for d, m in zip(dev, ins) if not m]))
+            out[f"{label}, {point}"] = {
+                "threshold": chosen["threshold"],
+                "calibration": {k2: chosen[k2] for k2 in ("in_scope_accuracy", "oos_rejection", "objective", "n_in_scope", "n_oos")},
+                "dev_selection_accuracy_no_threshold": sel,
+                "dev_in_scope_accuracy_abstain_wrong": in_acc,
+                "dev_oos_rejection": oos_rej,
+                "dev_n_oos": int((~ins).sum()),
+            }
+    return out
+
+
+def speed_block(emb, data_dir: Path, quick: bool) -> dict:
+    rows = read_rows(data_dir / "clinc150" / "train.jsonl")
+    dev = [r["input"] for r in read_rows(data_dir / "clinc150" / "dev.jsonl")]
+    groups: OrderedDict[str, list[str]] = OrderedDict()
+    for r in rows[::10]:
+        groups.setdefault(r["task"], []).append(r["input"])
+    router = AriadneRouter.from_examples(groups, embedder=emb)
+    import torch
+
+    default_threads = torch.get_num_threads()
+    out: dict = {"load_average_at_start": os.getloadavg()[0], "torch_threads_default": default_threads, "by_threads": {}}
+    for threads in sorted({default_threads, 1}, reverse=True):
+        # Why both: on a loaded 2-core machine two torch threads fight the other processes and a
+        # single query can take 3-5x longer than with one thread; on an idle machine two win.
+        torch.set_num_threads(threads)
+        for q in dev[:20]:
+            router.route(q)  # warm up
+        n_single = 60 if quick else 300
+        lat = []
+        for q in dev[:n_single]:
+            t = time.perf_counter()
+            router.route(q)
+            lat.append((time.perf_counter() - t) * 1000)
+        lat.sort()
+        batch = dev[: (256 if quick else 1024)]
+        runs = []
+        for _ in range(1 if quick else 3):
+            t = time.perf_counter()
+            router.route_batch(batch)
+            runs.append(time.perf_counter() - t)
+        emb_only = []
+        for q in dev[:n_single]:
+            t = time.perf_counter()
+            emb.embed([q])
+            emb_only.append((time.perf_counter() - t) * 1000)
+        out["by_threads"][str(threads)] = {
+            "single_query_ms": {"p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))], "n": len(lat),
+                                "embedding_only_p50": statistics.median(emb_only)},
+            "batched": {"queries": len(batch), "median_s": statistics.median(runs), "queries_per_s": len(batch) / statistics.median(runs)},
+        }
+    torch.set_num_threads(default_threads)
+    best_p50 = min(v["single_query_ms"]["p50"] for v in out["by_threads"].values())
+    best_qps = max(v["batched"]["queries_per_s"] for v in out["by_threads"].values())
+    # centroid search alone (synthetic unit centroids, 8 per adapter, 384-d)
+    scaling = {}
+    rng = np.random.default_rng(0)
+
+    class _Fixed:
+        name, dimension, fingerprint = "synthetic", 384, "synthetic"
+
+        def embed(self, texts, **kw):  # pragma: no cover - never called
+            raise AssertionError
+
+    q1 = rng.normal(size=(1, 384)).astype(np.float32)
+    q1 /= np.linalg.norm(q1)
+    from threadpoolctl import threadpool_limits
+
+    from ariadne_integrations.routing.router import _State
+
+    for n_ad in (10, 1000, 10000):
+        r = AriadneRouter(_Fixed())
+        mats = rng.normal(size=(n_ad, 8, 384)).astype(np.float32)
+        mats /= np.linalg.norm(mats, axis=-1, keepdims=True)
+        r._state = _State.build([f"a{i}" for i in range(n_ad)], list(mats), [8] * n_ad, [None] * n_ad, None, None, 384)
+        st = r._state
+        reps = 50 if n_ad < 10000 else 20
+        entry: dict = {"centroids": n_ad * 8}
+        for blas in ("default", "1"):
+            with threadpool_limits(limits=None if blas == "default" else 1, user_api="blas"):
+                search, full = [], []
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    AriadneRouter._adapter_scores(st, q1).argmax(axis=1)
+                    search.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    r.route_embeddings(q1)
+                    full.append((time.perf_counter() - t) * 1000)
+            entry[f"blas_threads_{blas}"] = {"search_ms_p50": statistics.median(search), "route_decision_ms_p50": statistics.median(full)}
+        scaling[str(n_ad)] = entry
+    out["centroid_search"] = scaling
+    out["targets"] = {"best_p50_ms": best_p50, "best_queries_per_s": best_qps,
+                      "p50_le_15ms": best_p50 <= 15.0, "batched_ge_500_qps": best_qps >= 500}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "benchmarks")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="Reuse embeddings across runs (keyed by model + file hash).")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/routing.json (routing_quick.json with --quick)")
+    ap.add_argument("--quick", action="store_true", help="Subsample for a smoke run (figures not comparable).")
+    ap.add_argument("--embed-threads", type=int, default=None,
+                    help="torch threads while embedding the datasets (1 is much faster on a loaded 2-core machine); "
+                         "the speed section measures the default and 1 thread either way")
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"benchmark data not found at {args.data}")
+    if args.out is None:
+        args.out = REPO / "benchmarks" / "results" / ("routing_quick.json" if args.quick else "routing.json")
+    emb = default_embedder()
+    t0 = time.perf_counter()
+    result: dict = {"embedder": emb.name, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                    "note": "shared 2-core CPU: absolute times are noisy", "quick": args.quick, "accuracy": {}}
+    import torch
+
+    default_threads = torch.get_num_threads()
+    if args.embed_threads:
+        torch.set_num_threads(args.embed_threads)
+    result["embed_threads"] = torch.get_num_threads()
+    vectors = {}
+    for ds in ("bbh", "clinc150"):
+        print(f"[{ds}] selection accuracy on dev", flush=True)
+        block = accuracy_block(emb, args.data, ds, args.cache_dir, args.quick)
+        vectors[ds] = block.pop("_vectors")
+        result["accuracy"][ds] = block
+    print("[clinc150] abstention", flush=True)
+    result["abstention_clinc150"] = abstention_block(emb, args.data, vectors["clinc150"], None if args.quick else args.cache_dir)
+    torch.set_num_threads(default_threads)
+    print("[speed]", flush=True)
+    result["speed"] = speed_block(emb, args.data, args.quick)
+    result["total_s"] = time.perf_counter() - t0
+
+    # ---- table
+    print("\nSelection accuracy on dev (in-scope rows)")
+    labels = [s[0] for s in STRATEGIES] + ["kNN top-1 mean (all train points)", "kNN top-5 mean (all train points)"]
+    print(f"{'method':42s} {'BBH':>8s} {'CLINC150':>9s}")
+    for lab in labels:
+        row = [result["accuracy"][ds]["strategies"][lab]["selection_accuracy"] for ds in ("bbh", "clinc150")]
+        print(f"{lab:42s} {row[0]:8.2%} {row[1]:9.2%}")
+    for lab in result["accuracy"]["bbh"]["reference"]:
+        row = [result["accuracy"][ds]["reference"][lab]["selection_accuracy"] for ds in ("bbh", "clinc150")]
+        print(f"{'trained ' + lab:42s} {row[0]:8.2%} {row[1]:9.2%}")
+    for ds in ("bbh", "clinc150"):
+        print(f"  {ds}: {result['accuracy'][ds]['targets']}")
+    print("\nCLINC150 abstention (threshold calibrated on a held-out 10% of train + train_oos; reported on dev)")
+    for lab, a in result["abstention_clinc150"].items():
+        print(f"  {lab:38s} threshold={a['threshold']:.3f}  in-scope acc (abstain=wrong) {a['dev_in_scope_accuracy_abstain_wrong']:.2%}"
+              f"  OOS rejection {a['dev_oos_rejection']:.2%}  (no threshold: {a['dev_selection_accuracy_no_threshold']:.2%})")
+    sp = result["speed"]
+    print("\nSpeed (default embedder, CLINC queries; shared CPU, noisy)")
+    print(f"  load average at start: {sp['load_average_at_start']:.2f} (2 cores)")
+    for th, b in sp["by_threads"].items():
+        print(f"  torch threads={th}: single query route() p50 {b['single_query_ms']['p50']:.1f} ms, p95 {b['single_query_ms']['p95']:.1f} ms "
+              f"(embedding alone p50 {b['single_query_ms']['embedding_only_p50']:.1f} ms); "
+              f"route_batch({b['batched']['queries']}) {b['batched']['queries_per_s']:.0f} queries/s")
+    for n_ad, s in sp["centroid_search"].items():
+        d1, d2 = s["blas_threads_default"], s["blas_threads_1"]
+        print(f"  centroid search, {int(n_ad):>6,d} adapters ({s['centroids']:>6,d} centroids): {d1['search_ms_p50']:.3f} ms "
+              f"(1 BLAS thread {d2['search_ms_p50']:.3f} ms; with the full RouteDecision {d1['route_decision_ms_p50']:.3f} / "
+              f"{d2['route_decision_ms_p50']:.3f} ms)")
+    print(f"  targets: {sp['targets']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, args.out)
+    print(f"\nwrote {args.out} ({result['total_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Routing-suite fixtures: the real default embedder (loaded once), small real data subsets."""
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from ariadne_integrations.routing.embedders import default_embedder
+
+
+class CachingEmbedder:
+    """The real default embedder with a per-text memo, so tests that re-embed the same texts stay fast.
+
+    Same name, dimension and fingerprint as the default embedder: an index it builds is a real one.
+    """
+
+    def __init__(self) -> None:
+        self.inner = default_embedder()
+        self.name = self.inner.name
+        self.spec = self.inner.spec
+        self.calls = 0
+        self._memo: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        from ariadne_integrations.routing.embedders import validate_texts
+
+        items = validate_texts(texts)
+        with self._lock:
+            self.calls += 1
+            missing = list(dict.fromkeys(t for t in items if t not in self._memo))
+        if missing:
+            vecs = self.inner.embed(missing, batch_size=batch_size)
+            with self._lock:
+                self._memo.update(zip(missing, vecs))
+        return np.stack([self._memo[t] for t in items])
+
+
+@pytest.fixture(scope="session")
+def embedder() -> CachingEmbedder:
+    return CachingEmbedder()
+
+
+TOY = {
+    "sentiment": [
+        "I loved this movie, the acting was wonderful",
+        "terrible service, I will never come back",
+        "what a fantastic product, highly recommended",
+        "the food was bland and overpriced",
+        "absolutely brilliant performance by the lead",
+        "this book was boring and way too long",
+    ],
+    "sql": [
+        "select all users older than 30 from the customers table",
+        "count the orders per customer id",
+        "join the invoices table with payments on invoice_id",
+        "delete rows where status is inactive",
+        "group sales by region and sum the revenue column",
+        "update the price column for product 42",
+    ],
+    "weather": [
+        "will it rain in Paris tomorrow",
+        "what's the temperature in Berlin right now",
+        "is there a storm warning for the coast this weekend",
+        "how windy will it be this afternoon",
+        "forecast for snow in Denver on Friday",
+        "do I need an umbrella today",
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def toy_examples() -> dict[str, list[str]]:
+    return {k: list(v) for k, v in TOY.items()}
+
+
+@pytest.fixture(scope="session")
+def toy_router(embedder, toy_examples):
+    from ariadne_integrations.routing.router import AriadneRouter
+
+    return AriadneRouter.from_examples(toy_examples, embedder=embedder)
+
+
+def _subset(path: Path, per_label: int, skip: int = 0) -> list[tuple[str, str]]:
+    """``per_label`` rows of every label, drawn with a fixed seed (rows ``skip:skip+per_label`` of the shuffle).
+
+    Why shuffled: the files are sorted by intent, so the first rows of a label cover only one intent.
+    """
+    groups: "OrderedDict[str, list[str]]" = OrderedDict()
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            groups.setdefault(rec["task"], []).append(rec["input"])
+    out = []
+    for lab, texts in groups.items():
+        random.Random(0).shuffle(texts)
+        out.extend((t, lab) for t in texts[skip : skip + per_label])
+    return out
+
+
+@pytest.fixture(scope="session")
+def bbh_subset(benchmarks_dir):
+    """BBH: 8 train and 3 dev inputs for each of the 27 tasks (long texts: kept small for 2 cores)."""
+    return _subset(benchmarks_dir / "bbh" / "train.jsonl", 8), _subset(benchmarks_dir / "bbh" / "dev.jsonl", 3)
+
+
+@pytest.fixture(scope="session")
+def clinc_subset(benchmarks_dir):
+    """CLINC150 (10 domains): 100 train + 20 dev + 15 held-out per label (dev has an ``oos`` label), 100 OOS."""
+    train = _subset(benchmarks_dir / "clinc150" / "train.jsonl", 100)
+    dev = _subset(benchmarks_dir / "clinc150" / "dev.jsonl", 20)
+    held = _subset(benchmarks_dir / "clinc150" / "train.jsonl", 15, skip=1200)
+    oos = [t for t, _ in _subset(benchmarks_dir / "clinc150" / "train_oos.jsonl", 100)]
+    return train, dev, held, oos

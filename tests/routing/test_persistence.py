@@ -1,0 +1,185 @@
+"""Saving and loading: identical decisions, atomic writes, corrupt folders and other embedders are errors."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ariadne_integrations.errors import EmbedderMismatchError, IndexFormatError, IndexNotFoundError
+from ariadne_integrations.routing import persistence
+from ariadne_integrations.routing.router import AriadneRouter
+
+QUERIES = [
+    "the plot was dull and the actors were wooden",
+    "sum the amount column grouped by customer",
+    "is it going to snow in Oslo next week",
+]
+
+
+@pytest.fixture()
+def saved(tmp_path: Path, toy_router, embedder) -> Path:
+    toy_router.set_adapter_path("sql", tmp_path / "idx" / "adapters" / "sql")
+    toy_router.set_adapter_path("weather", tmp_path / "elsewhere" / "weather")
+    try:
+        toy_router.set_thresholds(threshold=0.05, min_margin=0.01)
+        toy_router.save(tmp_path / "idx")
+    finally:
+        toy_router.set_thresholds(None, None)
+        toy_router.set_adapter_path("sql", None)
+        toy_router.set_adapter_path("weather", None)
+    return tmp_path / "idx"
+
+
+def test_round_trip_gives_identical_decisions(saved: Path, toy_router, embedder) -> None:
+    loaded = AriadneRouter.load(saved, embedder=embedder)
+    assert loaded.adapters == toy_router.adapters
+    for n in loaded.adapters:
+        assert np.array_equal(loaded.centroids(n), toy_router.centroids(n))
+    assert (loaded.threshold, loaded.min_margin) == (0.05, 0.01)
+    toy_router.set_thresholds(0.05, 0.01)
+    try:
+        assert [d.to_dict() for d in loaded.route_batch(QUERIES)] == [d.to_dict() for d in toy_router.route_batch(QUERIES)]
+    finally:
+        toy_router.set_thresholds(None, None)
+    meta = json.loads((saved / "index.json").read_text())
+    paths = {a["name"]: a["adapter_path"] for a in meta["adapters"]}
+    assert paths["sql"] == "adapters/sql"  # relative inside the index folder
+    assert paths["sentiment"] is None and Path(paths["weather"]).is_absolute()
+    assert loaded.adapter_path("sql") == str((saved / "adapters" / "sql").resolve())
+    assert meta["embedder"]["dimension"] == 384 and meta["strategy"]["name"] == "kmeans"
+
+
+def test_load_without_embedder_recreates_the_default(saved: Path, toy_router) -> None:
+    loaded = AriadneRouter.load(saved)
+    assert loaded.embedder.name == toy_router.embedder.name
+    assert loaded.route(QUERIES[1]).adapter == "sql"
+
+
+def test_relocated_folder_keeps_relative_adapter_paths(saved: Path, tmp_path: Path, embedder) -> None:
+    moved = tmp_path / "moved"
+    os.rename(saved, moved)
+    assert AriadneRouter.load(moved, embedder=embedder).adapter_path("sql") == str((moved / "adapters" / "sql").resolve())
+
+
+def test_failed_save_keeps_previous_index(saved: Path, toy_router, embedder, monkeypatch) -> None:
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    import safetensors.numpy
+
+    def boom(*a, **k):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", boom)
+    with pytest.raises(OSError, match="simulated"):
+        toy_router.save(saved)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert not [p for p in saved.parent.iterdir() if p.name.startswith(".idx")]  # no temp folders left
+    AriadneRouter.load(saved, embedder=embedder)
+
+
+def test_failed_swap_keeps_previous_index(saved: Path, toy_router, embedder, monkeypatch) -> None:
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def flaky(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the rename that moves the new folder in
+            raise OSError("rename failed (simulated)")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(persistence.os, "rename", flaky)
+    with pytest.raises(OSError, match="simulated"):
+        toy_router.save(saved)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+
+
+def test_save_next_to_other_files_replaces_only_index_files(tmp_path: Path, toy_router, embedder) -> None:
+    folder = tmp_path / "mixed"
+    (folder / "adapters").mkdir(parents=True)
+    (folder / "adapters" / "keep.txt").write_text("not ours")
+    toy_router.save(folder)
+    toy_router.save(folder)
+    assert (folder / "adapters" / "keep.txt").read_text() == "not ours"
+    AriadneRouter.load(folder, embedder=embedder)
+
+
+def test_missing_folder_and_files(tmp_path: Path, saved: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="does not exist"):
+        AriadneRouter.load(tmp_path / "nope")
+    (saved / "centroids.safetensors").unlink()
+    with pytest.raises(IndexNotFoundError):
+        AriadneRouter.load(saved)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(IndexNotFoundError, match="index.json"):
+        AriadneRouter.load(empty)
+
+
+def _rewrite_meta(folder: Path, **changes) -> None:
+    meta = json.loads((folder / "index.json").read_text())
+    meta.update(changes)
+    (folder / "index.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "corrupt,needle",
+    [
+        (lambda f: (f / "centroids.safetensors").write_bytes((f / "centroids.safetensors").read_bytes()[:-100]), "checksum"),
+        (lambda f: (f / "centroids.safetensors").write_bytes(b"\x00" * 64), "checksum"),
+        (lambda f: (f / "index.json").write_text((f / "index.json").read_text()[:50]), "corrupt or truncated"),
+        (lambda f: (f / "index.json").write_text('{"format": "something-else", "version": 1}'), "not an ARIADNE"),
+        (lambda f: (f / "index.json").write_text("[1, 2, 3]"), "not an ARIADNE"),
+        (lambda f: _rewrite_meta(f, version=99), "newer than this package"),
+        (lambda f: _rewrite_meta(f, embedder={"name": "x"}), "missing required entry"),
+        (lambda f: _rewrite_meta(f, dimension=384, embedder={**json.loads((f / "index.json").read_text())["embedder"], "dimension": 512}), "does not match"),
+    ],
+)
+def test_corrupt_index_is_a_format_error(saved: Path, embedder, corrupt, needle: str) -> None:
+    corrupt(saved)
+    with pytest.raises(IndexFormatError, match=needle):
+        AriadneRouter.load(saved, embedder=embedder)
+
+
+def test_shape_mismatch_with_valid_checksum(saved: Path, embedder) -> None:
+    meta = json.loads((saved / "index.json").read_text())
+    meta["adapters"][0]["n_centroids"] += 1  # metadata disagrees with the tensor, checksum still right
+    (saved / "index.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexFormatError, match="does not match"):
+        AriadneRouter.load(saved, embedder=embedder)
+
+
+def test_foreign_safetensors_with_matching_checksum(saved: Path, embedder) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({"weights": np.zeros((3, 384), np.float32)}, str(saved / "centroids.safetensors"))
+    _rewrite_meta(saved, centroids_sha256=persistence._sha256(saved / "centroids.safetensors"))
+    with pytest.raises(IndexFormatError, match="expected 'centroids'"):
+        AriadneRouter.load(saved, embedder=embedder)
+
+
+class _OtherEmbedder:
+    def __init__(self, dimension: int, fingerprint: str) -> None:
+        self.name, self.dimension, self.fingerprint = "other", dimension, fingerprint
+
+    def embed(self, texts, *, batch_size=64, show_progress=False):
+        return np.ones((len(texts), self.dimension), np.float32) / np.sqrt(self.dimension)
+
+
+def test_other_embedder_is_refused(saved: Path, embedder) -> None:
+    with pytest.raises(EmbedderMismatchError, match="384-d"):
+        AriadneRouter.load(saved, embedder=_OtherEmbedder(768, embedder.fingerprint))
+    with pytest.raises(EmbedderMismatchError, match="fingerprint"):
+        AriadneRouter.load(saved, embedder=_OtherEmbedder(384, "not-the-same"))
+
+
+def test_saving_an_empty_router_is_refused(tmp_path: Path, embedder) -> None:
+    from ariadne_integrations.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        AriadneRouter(embedder).save(tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,181 @@
+"""AdapterRuntime end to end with the real backbone and real LoRA adapters."""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.runtime.adapters import AdapterRuntime, cut_at_stop
+from ariadne_integrations.runtime.generation import GenerationConfig
+
+GREEDY = GenerationConfig(max_new_tokens=8)
+PROMPTS = ["Name a colour.", "What is 2 plus 2?", "Say hello in French.", "Name a fruit."]
+
+
+def test_adapters_change_outputs(runtime):
+    outs = runtime.generate([PROMPTS[0]] * 3, [None, "a", "b"], GREEDY)
+    texts = [o.text for o in outs]
+    assert texts[1] != texts[0] and texts[2] != texts[0] and texts[1] != texts[2]
+    assert [o.adapter for o in outs] == [None, "a", "b"]
+
+
+def test_mixed_batch_equals_one_by_one(runtime):
+    adapters = ["a", "b", None, "c"]
+    mixed = runtime.generate(PROMPTS, adapters, GREEDY)
+    single = [runtime.generate([p], [a], GREEDY)[0] for p, a in zip(PROMPTS, adapters)]
+    assert [m.text for m in mixed] == [s.text for s in single]
+    assert [m.completion_tokens for m in mixed] == [s.completion_tokens for s in single]
+
+
+def test_concurrent_threads_never_leak_adapters(runtime):
+    jobs = [(p, a) for p in PROMPTS[:2] for a in ("a", "b", "c", None)]
+    expected = {(p, a): runtime.generate([p], [a], GREEDY)[0].text for p, a in jobs}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda job: runtime.generate([job[0]], [job[1]], GREEDY)[0].text, jobs * 2))
+    assert got == [expected[j] for j in jobs * 2]
+
+
+def test_token_counts_and_length_finish(runtime, backbone):
+    res = runtime.generate(["Tell me a long story about a dragon."], ["a"], GenerationConfig(max_new_tokens=5))[0]
+    rendered = backbone.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Tell me a long story about a dragon."}], tokenize=False, add_generation_prompt=True)
+    assert res.prompt_tokens == len(backbone.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+    assert res.completion_tokens == 5 and res.finish_reason == "length"
+    assert res.total_tokens == res.prompt_tokens + 5
+
+
+def test_stop_strings_really_stop(runtime):
+    cfg = GenerationConfig(max_new_tokens=24)
+    full = runtime.generate([PROMPTS[2]], [None], cfg)[0].text
+    words = full.split()
+    assert len(words) >= 3, full
+    stop = words[2]
+    res = runtime.generate([PROMPTS[2]], [None], GenerationConfig(max_new_tokens=24, stop=(stop,)))[0]
+    assert res.text == full[: full.find(stop)]
+    assert res.finish_reason == "stop" and res.stop_sequence == stop
+    assert res.completion_tokens < runtime.generate([PROMPTS[2]], [None], cfg)[0].completion_tokens or stop in full[-len(stop):]
+
+
+def test_stream_matches_generate(runtime):
+    cfg = GenerationConfig(max_new_tokens=12)
+    chunks = list(runtime.stream(PROMPTS[3], "b", cfg))
+    assert chunks[-1].final and all(not c.final for c in chunks[:-1])
+    text = "".join(c.text for c in chunks)
+    ref = runtime.generate([PROMPTS[3]], ["b"], cfg)[0]
+    assert text == ref.text
+    assert chunks[-1].completion_tokens == ref.completion_tokens and chunks[-1].prompt_tokens == ref.prompt_tokens
+
+
+def test_stream_honours_stop(runtime):
+    full = runtime.generate([PROMPTS[2]], [None], GenerationConfig(max_new_tokens=24))[0].text
+    stop = full.split()[2]
+    cfg = GenerationConfig(max_new_tokens=24, stop=(stop,))
+    chunks = list(runtime.stream(PROMPTS[2], None, cfg))
+    assert "".join(c.text for c in chunks) == full[: full.find(stop)]
+    assert chunks[-1].finish_reason == "stop"
+
+
+def test_seeded_sampling_is_reproducible(runtime):
+    cfg = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=123)
+    one = runtime.generate([PROMPTS[0]], ["a"], cfg)[0].text
+    two = runtime.generate([PROMPTS[0]], ["a"], cfg)[0].text
+    assert one == two
+
+
+def test_lru_bound_unloads_least_recently_used(backbone, lora_dirs):
+    rt = AdapterRuntime(backbone, lora_dirs, max_loaded_adapters=2)
+    for name in ("a", "b", "c"):
+        rt.load_adapter(name)
+    assert set(rt.loaded_adapters) == {"b", "c"}
+    rt.unload_adapter("b")
+    assert rt.loaded_adapters == ["c"]
+    # a batch that needs more than the bound still runs, then stays consistent
+    out = rt.generate(PROMPTS[:3], ["a", "b", "c"], GREEDY)
+    assert len(out) == 3
+
+
+def test_unknown_and_bad_adapters(tmp_path, backbone, runtime, lora_dirs):
+    with pytest.raises(UnknownAdapterError, match="registered adapters: a, b, c"):
+        runtime.generate(["hi"], ["nope"], GREEDY)
+    with pytest.raises(AdapterLoadError, match="does not exist"):
+        runtime.register_adapter("x", tmp_path / "missing")
+    (tmp_path / "notpeft").mkdir()
+    with pytest.raises(AdapterLoadError, match="not a PEFT adapter"):
+        runtime.register_adapter("x", tmp_path / "notpeft")
+
+
+def test_adapter_for_other_base_model_fails_cleanly(tmp_path, backbone, runtime, lora_dirs):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    src = lora_dirs["a"]
+    (bad / "adapter_config.json").write_text((src / "adapter_config.json").read_text())
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    import torch
+
+    weights = {k: (torch.zeros(v.shape[0], v.shape[1] * 2) if ".lora_A." in k else v) for k, v in weights.items()}
+    save_file(weights, str(bad / "adapter_model.safetensors"))
+    rt = AdapterRuntime(backbone, {"a": src, "bad": bad})
+    before = rt.generate([PROMPTS[0]], ["a"], GREEDY)[0].text
+    with pytest.raises(AdapterLoadError, match="different base model"):
+        rt.generate([PROMPTS[0]], ["bad"], GREEDY)
+    assert rt.generate([PROMPTS[0]], ["a"], GREEDY)[0].text == before
+
+
+@pytest.mark.parametrize(
+    "prompts, adapters",
+    [([], []), ([""], [None]), (["  "], [None]), ([3], [None]), (["hi"], [None, None]), ("hi", [None, None])],
+)
+def test_bad_prompts(runtime, prompts, adapters):
+    with pytest.raises(InvalidInputError):
+        runtime.generate(prompts, adapters, GREEDY)
+
+
+def test_bad_config():
+    with pytest.raises(InvalidInputError):
+        GenerationConfig(stop=("",))
+    with pytest.raises(InvalidInputError):
+        GenerationConfig(max_new_tokens=0)
+
+
+def test_long_prompt_is_truncated_from_the_left(runtime, backbone, monkeypatch, caplog):
+    monkeypatch.setattr(type(backbone), "context_window", property(lambda self: 64))
+    with caplog.at_level(logging.WARNING):
+        res = runtime.generate(["word " * 200], [None], GenerationConfig(max_new_tokens=4))[0]
+    assert res.prompt_tokens == 60
+    assert "keeping the last 60" in caplog.text
+
+
+def test_chat_messages_prompt(runtime):
+    msgs = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a colour."}]
+    res = runtime.generate([msgs], [None], GREEDY)[0]
+    assert res.text and res.prompt_tokens > 5
+
+
+def test_cut_at_stop_earliest():
+    assert cut_at_stop("abc STOP def END", ("END", "STOP")) == ("abc ", "STOP")
+    assert cut_at_stop("abc", ("x",)) == ("abc", None)
+
+
+def test_second_load_uses_cache_not_conversion(monkeypatch, backbone):
+    import ariadne_integrations.runtime.backbone as bbmod
+
+    def boom(*a, **k):
+        raise AssertionError("conversion must not run again")
+
+    monkeypatch.setattr(bbmod, "convert_gguf", boom)
+    fresh = bbmod.load_backbone(None, fresh=True)
+    assert fresh.model is not backbone.model
+    assert bbmod.load_backbone() is backbone  # process-wide cache
+
+
+def test_cached_backbone_is_not_wrapped_twice(backbone, lora_dirs):
+    a = AdapterRuntime(backbone, {"x": lora_dirs["a"]})
+    b = AdapterRuntime(backbone, {"y": lora_dirs["a"]})
+    ra = a.generate([PROMPTS[0]], ["x"], GREEDY)[0].text
+    rb = b.generate([PROMPTS[0]], ["y"], GREEDY)[0].text
+    assert ra == rb
+    assert json.loads((lora_dirs["a"] / "adapter_config.json").read_text())["r"] == 4
