@@ -324,6 +324,14 @@ class AdapterRuntime:
         return [peft_names[self._folder(a)] if a is not None else PEFT_BASE for a in adapters]
 
     # ------------------------------------------------------------------ generation
+    @staticmethod
+    def _call_generate(shared: _SharedModel, batch: Any, names: list[str] | None, n: int, kw: dict[str, Any]) -> Any:
+        """One ``generate``; rows without an adapter use peft's "__base__" (never global adapter state)."""
+        if shared.peft is None or not shared.loaded:
+            # No adapter in memory: the (possibly LoRA-injected, now empty) base model answers alone.
+            return shared.backbone.model.generate(**batch, **kw)
+        return shared.peft.generate(**batch, adapter_names=names or [PEFT_BASE] * n, **kw)
+
     def generate(
         self, prompts: Sequence[Prompt], adapters: Sequence[str | None] | None = None, config: GenerationConfig | None = None
     ) -> list[GenerationResult]:
@@ -345,14 +353,7 @@ class AdapterRuntime:
             if config.seed is not None:
                 torch.manual_seed(config.seed)
             with torch.inference_mode():
-                if names is None:
-                    if shared.peft is not None:
-                        with shared.peft.disable_adapter():
-                            out = shared.peft.generate(**batch, **kw)
-                    else:
-                        out = shared.backbone.model.generate(**batch, **kw)
-                else:
-                    out = shared.peft.generate(**batch, adapter_names=names, **kw)
+                out = self._call_generate(shared, batch, names, len(prompts), kw)
         new = out[:, batch["input_ids"].shape[1]:]
         results = []
         for i in range(len(prompts)):
@@ -400,14 +401,7 @@ class AdapterRuntime:
                     if config.seed is not None:
                         torch.manual_seed(config.seed)
                     with torch.inference_mode():
-                        if names is None:
-                            if shared.peft is not None:
-                                with shared.peft.disable_adapter():
-                                    out = shared.peft.generate(**batch, streamer=streamer, **kw)
-                            else:
-                                out = shared.backbone.model.generate(**batch, streamer=streamer, **kw)
-                        else:
-                            out = shared.peft.generate(**batch, adapter_names=names, streamer=streamer, **kw)
+                        out = self._call_generate(shared, batch, names, 1, {**kw, "streamer": streamer})
                     result["tokens"] = out[0, batch["input_ids"].shape[1]:].tolist()
             except BaseException as exc:  # surfaced to the consumer below
                 result["error"] = exc

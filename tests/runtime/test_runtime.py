@@ -179,3 +179,13 @@ def test_cached_backbone_is_not_wrapped_twice(backbone, lora_dirs):
     rb = b.generate([PROMPTS[0]], ["y"], GREEDY)[0].text
     assert ra == rb
     assert json.loads((lora_dirs["a"] / "adapter_config.json").read_text())["r"] == 4
+
+
+def test_base_answers_after_every_adapter_is_unloaded(backbone, lora_dirs):
+    rt = AdapterRuntime(backbone, {"a": lora_dirs["a"]}, max_loaded_adapters=1)
+    base = rt.generate([PROMPTS[0]], [None], GREEDY)[0].text
+    with_a = rt.generate([PROMPTS[0]], ["a"], GREEDY)[0].text
+    rt.unload_adapter("a")
+    assert rt.generate([PROMPTS[0]], [None], GREEDY)[0].text == base
+    assert "".join(c.text for c in rt.stream(PROMPTS[0], None, GREEDY)) == base
+    assert rt.generate([PROMPTS[0]], ["a"], GREEDY)[0].text == with_a  # reloads on demand
