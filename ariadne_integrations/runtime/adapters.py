@@ -134,6 +134,10 @@ class _SharedModel:
                 self.peft.eval()
             else:
                 self.peft.load_adapter(str(folder), adapter_name=name)
+                if self.peft.active_adapter not in self.peft.peft_config:
+                    # the previously active adapter was unloaded; peft needs *a* valid one to exist.
+                    # Rows still choose theirs via adapter_names, so this global never selects outputs.
+                    self.peft.set_adapter(name)
         except Exception as exc:
             if self.peft is not None and name in getattr(self.peft, "peft_config", {}):
                 try:

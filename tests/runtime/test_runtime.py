@@ -189,3 +189,6 @@ def test_base_answers_after_every_adapter_is_unloaded(backbone, lora_dirs):
     assert rt.generate([PROMPTS[0]], [None], GREEDY)[0].text == base
     assert "".join(c.text for c in rt.stream(PROMPTS[0], None, GREEDY)) == base
     assert rt.generate([PROMPTS[0]], ["a"], GREEDY)[0].text == with_a  # reloads on demand
+    rt.register_adapter("b", lora_dirs["b"])
+    rt.unload_adapter("a")
+    assert rt.generate([PROMPTS[0]], ["b"], GREEDY)[0].text not in (base, with_a)  # a new one after the last left
