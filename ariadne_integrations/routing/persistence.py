@@ -70,11 +70,17 @@ def _sha256(path: Path) -> str:
 def _relativise(path: str | None, folder: Path) -> str | None:
     if path is None:
         return None
+    # Relative when the adapter lives inside the index folder or beside it (a project folder holding
+    # index/ and adapters/), so the pair can be moved or cloned together; absolute otherwise.
     p = Path(path).resolve()
-    try:
-        return p.relative_to(folder.resolve()).as_posix()
-    except ValueError:
-        return str(p)
+    root = folder.resolve()
+    for base in (root, root.parent):
+        try:
+            p.relative_to(base)
+        except ValueError:
+            continue
+        return Path(os.path.relpath(p, root)).as_posix()
+    return str(p)
 
 
 def _write_folder(tmp: Path, payload: IndexPayload, target: Path) -> None:

@@ -47,7 +47,9 @@ def test_round_trip_gives_identical_decisions(saved: Path, toy_router, embedder)
     meta = json.loads((saved / "index.json").read_text())
     paths = {a["name"]: a["adapter_path"] for a in meta["adapters"]}
     assert paths["sql"] == "adapters/sql"  # relative inside the index folder
-    assert paths["sentiment"] is None and Path(paths["weather"]).is_absolute()
+    assert paths["weather"] == "../elsewhere/weather"  # beside the index: relative, so the pair moves together
+    assert paths["sentiment"] is None
+    assert loaded.adapter_path("weather") == str((saved.parent / "elsewhere" / "weather").resolve())
     assert loaded.adapter_path("sql") == str((saved / "adapters" / "sql").resolve())
     assert meta["embedder"]["dimension"] == 384 and meta["strategy"]["name"] == "kmeans"
 
