@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ariadne_integrations import cli_routing  # noqa: F401  (registers the commands)
 from ariadne_integrations.cli import app
 
-from conftest import TOY  # noqa: E402  (tests/routing/conftest.py)
+from routing_toy_data import TOY  # noqa: E402
 
 runner = CliRunner()
 
@@ -53,7 +53,7 @@ def test_build_info_route_eval(data) -> None:
     assert "weather: 6 examples" in info and "all-MiniLM-L6-v2" in info
     meta = json.loads(_ok(["index", "info", str(idx), "--json"]).stdout)
     paths = {a["name"]: a["adapter_path"] for a in meta["adapters"]}
-    assert Path(paths["weather"]) == data["adapter"].resolve() and paths["sql"] is None
+    assert (idx / paths["weather"]).resolve() == data["adapter"].resolve() and paths["sql"] is None
 
     routed = _ok(["route", "--index", str(idx), "--json", "will it hail in Madrid", "drop the users table"]).stdout
     lines = [json.loads(line) for line in routed.splitlines()]

@@ -192,3 +192,43 @@ def test_base_answers_after_every_adapter_is_unloaded(backbone, lora_dirs):
     rt.register_adapter("b", lora_dirs["b"])
     rt.unload_adapter("a")
     assert rt.generate([PROMPTS[0]], ["b"], GREEDY)[0].text not in (base, with_a)  # a new one after the last left
+
+
+def test_adapter_targeting_missing_layer_fails_cleanly(tmp_path, backbone, lora_dirs):
+    bad = tmp_path / "other_arch"
+    bad.mkdir()
+    src = lora_dirs["b"]
+    cfg = json.loads((src / "adapter_config.json").read_text())
+    cfg["target_modules"] = ["qkv_proj"]
+    (bad / "adapter_config.json").write_text(json.dumps(cfg))
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    save_file({k.replace("q_proj", "qkv_proj"): v for k, v in weights.items()}, str(bad / "adapter_model.safetensors"))
+    rt = AdapterRuntime(backbone, {"b": src, "bad": bad})
+    before = rt.generate([PROMPTS[1]], ["b"], GREEDY)[0].text
+    with pytest.raises(AdapterLoadError, match="does not have"):
+        rt.generate([PROMPTS[1], PROMPTS[1]], ["b", "bad"], GREEDY)
+    assert "bad" not in rt.loaded_adapters
+    assert rt.generate([PROMPTS[1]], ["b"], GREEDY)[0].text == before
+
+
+def test_adapter_config_rank_mismatch_fails_cleanly(tmp_path, backbone, lora_dirs):
+    bad = tmp_path / "rank"
+    bad.mkdir()
+    src = lora_dirs["c"]
+    cfg = json.loads((src / "adapter_config.json").read_text())
+    cfg["r"] = 16  # weights have r=4: peft's load_state_dict size mismatch
+    (bad / "adapter_config.json").write_text(json.dumps(cfg))
+    (bad / "adapter_model.safetensors").write_bytes((src / "adapter_model.safetensors").read_bytes())
+    rt = AdapterRuntime(backbone, {"c": src, "bad": bad})
+    before = rt.generate([PROMPTS[0]] * 2, ["c", None], GREEDY)
+    with pytest.raises(AdapterLoadError):
+        rt.generate([PROMPTS[0]], ["bad"], GREEDY)
+    assert "bad" not in rt.loaded_adapters
+    after = rt.generate([PROMPTS[0]] * 2, ["c", None], GREEDY)
+    assert [r.text for r in after] == [r.text for r in before]
+
+
+def test_all_base_batch_equals_base_rows_of_a_mixed_batch(runtime):
+    base_only = runtime.generate(PROMPTS[:2], [None, None], GREEDY)  # adapters switched off for the call
+    mixed = runtime.generate(PROMPTS[:2] + PROMPTS[:1], [None, None, "a"], GREEDY)  # "__base__" rows
+    assert [r.text for r in base_only] == [r.text for r in mixed[:2]]
