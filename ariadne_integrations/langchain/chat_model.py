@@ -1,0 +1,359 @@
+"""ChatAriadne: a LangChain chat model over the routed backbone (chat template applied by the runtime).
+
+Why a separate class from AriadneLLM: chat messages keep their roles (system / user / assistant)
+and the routing input is chosen among them (by default the last human message, since that is the
+request; earlier turns and system prompts would blur the routing).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import threading
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, Sequence
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+
+from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.langchain._common import (
+    DEFAULT_BACKBONE_NAME,
+    aiter_in_thread,
+    build_generator,
+    make_config,
+    per_call_adapter,
+    result_info,
+    served_model_name,
+    stream_info,
+    validate_common,
+)
+from ariadne_integrations.routed import RoutedGenerator, validate_prompt
+
+__all__ = ["ChatAriadne", "to_chat_messages", "routing_text"]
+
+logger = logging.getLogger(__name__)
+
+# Results computed ahead by ChatAriadne.batch in ONE mixed-adapter call, consumed by the per-input
+# _generate calls that BaseChatModel.batch then makes (so callbacks and traces stay per input).
+_PREFETCH: contextvars.ContextVar[dict[Any, list[Any]] | None] = contextvars.ContextVar("ariadne_chat_prefetch", default=None)
+
+RouteOn = Literal["last_human", "all_human", "all"]
+_ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant", "system": "system"}
+
+
+def _text(message: BaseMessage) -> str:
+    return str(message.text)
+
+
+def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages -> ``[{"role", "content"}]`` for the backbone's chat template.
+
+    Tool / function results become user turns (SmolLM2-class templates have no tool role).
+    """
+    out: list[dict[str, str]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, BaseMessage):
+            raise InvalidInputError(f"messages[{i}] is a {type(m).__name__}, not a LangChain message")
+        if isinstance(m, SystemMessage):
+            role = "system"
+        elif isinstance(m, HumanMessage):
+            role = "user"
+        elif isinstance(m, AIMessage):
+            role = "assistant"
+        elif isinstance(m, ChatMessage):
+            role = _ROLES.get(m.role, "user")
+        else:  # ToolMessage, FunctionMessage, ...
+            role = "user"
+        content = _text(m)
+        if m.type in ("tool", "function"):
+            content = f"Result of {getattr(m, 'name', None) or 'the tool'}: {content}"
+        out.append({"role": role, "content": content})
+    return out
+
+
+def routing_text(messages: Sequence[BaseMessage], route_on: RouteOn | Callable[[list[BaseMessage]], str]) -> str:
+    """The text a conversation is routed on."""
+    if callable(route_on):
+        text = route_on(list(messages))
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(f"route_on returned {text!r}; it must return non-empty text")
+        return text
+    humans = [_text(m) for m in messages if isinstance(m, HumanMessage) and _text(m).strip()]
+    if route_on == "last_human" and humans:
+        return humans[-1]
+    if route_on == "all_human" and humans:
+        return "\n".join(humans)
+    return "\n".join(t for m in messages if (t := _text(m)).strip())
+
+
+class ChatAriadne(BaseChatModel):
+    """Routed chat model: each conversation goes to the LoRA adapter its request routes to.
+
+    ``ChatAriadne(index=path)`` is enough (nothing loads until the first call). ``model=``
+    (constructor or per call) names the adapter to use, as with vLLM / LoRAX multi-LoRA servers;
+    ``response_metadata`` reports ``model_name`` (``backbone:adapter``), ``finish_reason`` and the
+    routing decision (``adapter``, ``score``, ``margin``, ``abstained``, ``best``, ``runner_up``, ``forced``).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    index: str | None = None
+    """Routing index folder; its adapter folders are registered on the runtime."""
+    router: Any = Field(default=None, exclude=True)
+    backend: Any = Field(default=None, exclude=True)
+    backbone: str | None = None
+    """Hub id or local path of the base chat model; None = the embedded SmolLM2-135M-Instruct."""
+    base_url: str | None = None
+    """OpenAI-compatible multi-LoRA server instead of the in-process runtime."""
+    api_key: SecretStr | None = None
+    adapter: str | None = Field(default=None, validation_alias=AliasChoices("adapter", "model"))
+    """Force this adapter (alias ``model``); ``"__base__"`` = bare backbone; None = route."""
+    max_new_tokens: int = Field(default=64, validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    max_loaded_adapters: int = 8
+    timeout: float | None = None
+    max_retries: int = 0
+    streaming: bool = False
+    route_on: Any = "last_human"
+    """``"last_human"`` (default), ``"all_human"``, ``"all"``, or a callable ``list[BaseMessage] -> str``."""
+
+    _gen: RoutedGenerator | None = PrivateAttr(default=None)
+    _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        validate_common(self)
+        if not (callable(self.route_on) or self.route_on in ("last_human", "all_human", "all")):
+            raise InvalidInputError(
+                f"route_on must be 'last_human', 'all_human', 'all' or a callable, got {self.route_on!r}"
+            )
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index_to_str(cls, v: Any) -> Any:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    @classmethod
+    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "ChatAriadne":
+        return cls(index=index, **kwargs)
+
+    @property
+    def generator(self) -> RoutedGenerator:
+        if self._gen is None:
+            with self._gen_lock:
+                if self._gen is None:
+                    self._gen = build_generator(self)
+        return self._gen
+
+    @property
+    def model_name(self) -> str:
+        """The backbone's name (without loading it)."""
+        return self.backbone or DEFAULT_BACKBONE_NAME
+
+    @property
+    def _llm_type(self) -> str:
+        return "ariadne-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "backbone": self.model_name,
+            "base_url": self.base_url,
+            "adapter": self.adapter,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "route_on": self.route_on if isinstance(self.route_on, str) else "callable",
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "ariadne"
+        params["ls_model_type"] = "chat"
+        model = kwargs.get("model")
+        params["ls_model_name"] = model if isinstance(model, str) else self.model_name
+        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
+        params["ls_max_tokens"] = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
+        stops = stop if stop is not None else self.stop
+        if stops:
+            params["ls_stop"] = list(stops)
+        return params
+
+    # ------------------------------------------------------------------ generation
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        gen = self.generator
+        if not messages:
+            raise InvalidInputError("messages is empty: give at least one message")
+        chat = validate_prompt(to_chat_messages(messages))
+        kwargs = dict(kwargs)
+        adapter = per_call_adapter(gen, kwargs)
+        config = make_config(self, stop, kwargs)
+        return gen, chat, routing_text(messages, self.route_on), adapter, config
+
+    @staticmethod
+    def _key(chat: list[dict[str, str]], route_text: str, adapter: str | None, config: Any) -> Any:
+        return (tuple((m["role"], m["content"]) for m in chat), route_text, adapter, config)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
+        ready = _PREFETCH.get()
+        waiting = ready.get(self._key(chat, route_text, adapter, config)) if ready else None
+        if waiting:
+            r = waiting.pop()
+        else:
+            (r,) = gen.generate([chat], config, route_texts=[route_text], adapter=adapter)
+        info = result_info(r)
+        usage = UsageMetadata(
+            input_tokens=r.result.prompt_tokens,
+            output_tokens=r.result.completion_tokens,
+            total_tokens=r.result.total_tokens,
+        )
+        meta = {"model_name": served_model_name(gen.model_name, r.result.adapter), "model_provider": "ariadne", **info}
+        message = AIMessage(content=r.result.text, usage_metadata=usage, response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": info["finish_reason"]})])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """``_generate`` in a worker thread: the event loop is never blocked by the model."""
+        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
+    def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
+        gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
+        decision, chunks = gen.stream(chat, config, route_text=route_text, adapter=adapter)
+        forced = gen.is_forced(adapter)
+        for c in chunks:
+            if c.final:
+                info = stream_info(decision, forced, c)
+                usage = UsageMetadata(
+                    input_tokens=info["prompt_tokens"],
+                    output_tokens=info["completion_tokens"],
+                    total_tokens=info["prompt_tokens"] + info["completion_tokens"],
+                )
+                meta = {"model_name": served_model_name(gen.model_name, decision.adapter), "model_provider": "ariadne", **info}
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content=c.text, chunk_position="last", usage_metadata=usage, response_metadata=meta),
+                    generation_info={"finish_reason": info["finish_reason"]},
+                )
+                return
+            if c.text:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=c.text))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self._chunks(messages, stop, kwargs):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in aiter_in_thread(lambda: self._chunks(messages, stop, kwargs)):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    # ------------------------------------------------------------------ batching
+    def _prefetch(self, inputs: list[Any], kwargs: dict[str, Any]) -> dict[Any, list[Any]] | None:
+        """Route and generate every valid input in ONE mixed-adapter call (None when not applicable).
+
+        Inputs that fail validation are left out: they fail on their own in the per-input call.
+        """
+        if len(inputs) < 2 or self.streaming or kwargs.get("stream"):
+            return None
+        kwargs = dict(kwargs)
+        stop = kwargs.pop("stop", None)
+        items = []
+        for x in inputs:
+            try:
+                msgs = self._convert_input(x).to_messages()
+                _, chat, route_text, adapter, config = self._prepare(msgs, stop, kwargs)
+            except Exception:  # noqa: BLE001 - reported by that input's own call
+                continue
+            items.append((chat, route_text, adapter, config))
+        groups: dict[Any, list[int]] = {}
+        for i, (_, _, adapter, config) in enumerate(items):
+            groups.setdefault((adapter, config), []).append(i)
+        ready: dict[Any, list[Any]] = {}
+        try:
+            for (adapter, config), idx in groups.items():
+                results = self.generator.generate([items[i][0] for i in idx], config,
+                                                  route_texts=[items[i][1] for i in idx], adapter=adapter)
+                for i, r in zip(idx, results):
+                    ready.setdefault(self._key(*items[i]), []).append(r)
+        except Exception as exc:  # noqa: BLE001 - fall back to per-input calls, which isolate the failure
+            logger.debug("batched prefetch failed (%s); answering inputs one by one", exc)
+            return None
+        return ready
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Route the whole list once and generate it in one mixed-adapter batch; callbacks, tracing
+        and ``return_exceptions`` still work per input (BaseChatModel.batch runs per input)."""
+        ready = self._prefetch(inputs, dict(kwargs))
+        token = _PREFETCH.set(ready)
+        try:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        finally:
+            _PREFETCH.reset(token)
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Async :meth:`batch`: the one batched generation runs in a worker thread."""
+        ready = await asyncio.to_thread(self._prefetch, inputs, dict(kwargs))
+        token = _PREFETCH.set(ready)
+        try:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        finally:
+            _PREFETCH.reset(token)

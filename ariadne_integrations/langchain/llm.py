@@ -1,0 +1,301 @@
+"""AriadneLLM: a LangChain ``BaseLLM`` that routes every prompt to its LoRA adapter.
+
+Why a ``BaseLLM`` (not ``LLM``): ``BaseLLM.batch`` hands the whole list to ``_generate``, so a
+chain's ``batch`` is routed in one embedding pass and generated in one mixed-adapter batch.
+Each generation's ``generation_info`` carries the routing decision, so traces show which adapter
+answered.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models.llms import BaseLLM
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import get_config_list
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+
+from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.langchain._common import (
+    DEFAULT_BACKBONE_NAME,
+    aiter_in_thread,
+    build_generator,
+    make_config,
+    per_call_adapter,
+    result_info,
+    stream_info,
+    token_usage,
+    validate_common,
+)
+from ariadne_integrations.routed import RoutedGenerator, validate_prompt
+
+__all__ = ["AriadneLLM"]
+
+
+class AriadneLLM(BaseLLM):
+    """Routed text completion on one backbone with many LoRA adapters.
+
+    Construct from keyword arguments alone (nothing loads until the first call)::
+
+        llm = AriadneLLM(index="index_dir", max_new_tokens=32)      # adapters from the index
+        llm = AriadneLLM.from_index(demo_index_path(), adapter="sql")   # force one adapter
+        llm = AriadneLLM(index="index_dir", base_url="http://127.0.0.1:8000/v1")  # vLLM / LoRAX server
+
+    Per call, ``adapter=`` (or ``model=``) forces an adapter, and ``max_new_tokens``,
+    ``temperature``, ``top_p``, ``top_k``, ``seed`` override the defaults.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    index: str | None = None
+    """Routing index folder (``ariadne index build`` / ``AriadneRouter.save``); its adapter folders are used."""
+    router: Any = Field(default=None, exclude=True)
+    """An ``AriadneRouter`` object instead of ``index``."""
+    backend: Any = Field(default=None, exclude=True)
+    """A ``GenerationBackend``; default: an ``AdapterRuntime`` over ``backbone`` with the index's adapters."""
+    backbone: str | None = None
+    """Hub id or local path of the base causal LM; None = the embedded SmolLM2-135M-Instruct."""
+    base_url: str | None = None
+    """OpenAI-compatible multi-LoRA server (vLLM, LoRAX, llama.cpp server) instead of the local runtime."""
+    api_key: SecretStr | None = None
+    adapter: str | None = None
+    """Force this adapter for every call (``"__base__"`` = bare backbone); None = route each prompt."""
+    max_new_tokens: int = Field(default=64, validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    max_loaded_adapters: int = 8
+    timeout: float | None = None
+    max_retries: int = 0
+    chat_template: bool = True
+    """Wrap each prompt as a user message and apply the backbone's chat template."""
+    route_on: Any = "prompt"
+    """What is routed: ``"prompt"`` (the whole prompt) or a callable ``str -> str`` (e.g. extract the question)."""
+
+    _gen: RoutedGenerator | None = PrivateAttr(default=None)
+    _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        validate_common(self)
+        if self.route_on != "prompt" and not callable(self.route_on):
+            raise InvalidInputError(f"route_on must be 'prompt' or a callable str -> str, got {self.route_on!r}")
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index_to_str(cls, v: Any) -> Any:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    @classmethod
+    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "AriadneLLM":
+        """Routed LLM over a saved index (backbone default: the embedded SmolLM2)."""
+        return cls(index=index, **kwargs)
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def generator(self) -> RoutedGenerator:
+        """The shared router + backend (created on first use)."""
+        if self._gen is None:
+            with self._gen_lock:
+                if self._gen is None:
+                    self._gen = build_generator(self)
+        return self._gen
+
+    @property
+    def _llm_type(self) -> str:
+        return "ariadne"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "backbone": self.backbone or DEFAULT_BACKBONE_NAME,
+            "base_url": self.base_url,
+            "adapter": self.adapter,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "ariadne"
+        params["ls_model_name"] = kwargs.get("model") if isinstance(kwargs.get("model"), str) else (self.backbone or DEFAULT_BACKBONE_NAME)
+        params["ls_max_tokens"] = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
+        return params
+
+    def _route_texts(self, prompts: list[str]) -> list[str] | None:
+        if self.route_on == "prompt":
+            return None
+        texts = [self.route_on(p) for p in prompts]
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise InvalidInputError(f"route_on returned {t!r} for prompts[{i}]; it must return non-empty text")
+        return texts
+
+    # ------------------------------------------------------------------ generation
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Route the whole batch once and answer it in one mixed-adapter backend call."""
+        gen = self.generator
+        for i, p in enumerate(prompts):
+            validate_prompt(p, i)
+        adapter = per_call_adapter(gen, kwargs)
+        config = make_config(self, stop, kwargs)
+        routed = gen.generate(prompts, config, route_texts=self._route_texts(prompts), adapter=adapter)
+        generations = [[Generation(text=r.result.text, generation_info=result_info(r))] for r in routed]
+        return LLMResult(
+            generations=generations,
+            llm_output={"token_usage": token_usage([r.result for r in routed]), "model_name": gen.model_name},
+        )
+
+    async def _agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Same as ``_generate`` in a worker thread, so the event loop keeps running."""
+        import asyncio
+
+        return await asyncio.to_thread(self._generate, prompts, stop, None, **kwargs)
+
+    def _stream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[GenerationChunk]:
+        for chunk in self._chunks(prompt, stop, kwargs):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenerationChunk]:
+        async for chunk in aiter_in_thread(lambda: self._chunks(prompt, stop, kwargs)):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _chunks(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[GenerationChunk]:
+        gen = self.generator
+        validate_prompt(prompt)
+        kwargs = dict(kwargs)
+        adapter = per_call_adapter(gen, kwargs)
+        config = make_config(self, stop, kwargs)
+        texts = self._route_texts([prompt])
+        decision, chunks = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
+        forced = gen.is_forced(adapter)
+        for c in chunks:
+            if c.final:
+                yield GenerationChunk(text=c.text, generation_info=stream_info(decision, forced, c))
+                return
+            if c.text:
+                yield GenerationChunk(text=c.text)
+
+    # ------------------------------------------------------------------ per-prompt failure isolation
+    def _precheck(self, inputs: list[Any]) -> dict[int, Exception]:
+        """Validate every input on its own (cheap, no model) so one bad prompt fails alone."""
+        errors: dict[int, Exception] = {}
+        for i, item in enumerate(inputs):
+            try:
+                validate_prompt(self._convert_input(item).to_string(), i)
+            except InvalidInputError as exc:
+                errors[i] = exc
+            except Exception as exc:  # noqa: BLE001 - LangChain's "Invalid input type" ValueError
+                errors[i] = InvalidInputError(f"inputs[{i}]: {exc}")
+                errors[i].__cause__ = exc
+        return errors
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """One routed, mixed-adapter call for the whole list; with ``return_exceptions`` each bad
+        prompt gets its own exception and the others are still answered."""
+        if not inputs:
+            return []
+        errors = self._precheck(inputs)
+        if not return_exceptions:
+            if errors:
+                raise errors[min(errors)]
+            return super().batch(inputs, config, **kwargs)
+        configs = get_config_list(config, len(inputs))
+        ok = [i for i in range(len(inputs)) if i not in errors]
+        out: list[Any] = [errors.get(i) for i in range(len(inputs))]
+        if ok:
+            res = super().batch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
+            if len(ok) > 1 and _failed_together(res):
+                res = [self._invoke_or_error(inputs[i], configs[i], **kwargs) for i in ok]
+            for i, r in zip(ok, res):
+                out[i] = r
+        return out
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Async :meth:`batch` (generation runs in a worker thread)."""
+        if not inputs:
+            return []
+        errors = self._precheck(inputs)
+        if not return_exceptions:
+            if errors:
+                raise errors[min(errors)]
+            return await super().abatch(inputs, config, **kwargs)
+        configs = get_config_list(config, len(inputs))
+        ok = [i for i in range(len(inputs)) if i not in errors]
+        out: list[Any] = [errors.get(i) for i in range(len(inputs))]
+        if ok:
+            res = await super().abatch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
+            if len(ok) > 1 and _failed_together(res):
+                res = []
+                for i in ok:
+                    try:
+                        res.append(await self.ainvoke(inputs[i], configs[i], **kwargs))
+                    except Exception as exc:  # noqa: BLE001 - reported per prompt
+                        res.append(exc)
+            for i, r in zip(ok, res):
+                out[i] = r
+        return out
+
+    def _invoke_or_error(self, item: Any, config: RunnableConfig, **kwargs: Any) -> Any:
+        try:
+            return self.invoke(item, config, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported per prompt
+            return exc
+
+
+def _failed_together(results: list[Any]) -> bool:
+    """BaseLLM.batch reports one failure of the whole call as the same exception for every input."""
+    return bool(results) and isinstance(results[0], BaseException) and all(r is results[0] for r in results)
+
+
+RouteOn = Callable[[str], str]
