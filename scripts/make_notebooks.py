@@ -52,7 +52,7 @@ from ariadne_integrations.demo import demo_index_path, demo_scores
 router = AriadneRouter.load(demo_index_path())
 print("adapters:", router.adapters)
 for task, s in demo_scores()["tasks"].items():
-    print(f"{task:>15}: base model {s['base']:.0%} exact match -> adapter {s['adapter']:.0%}")
+    print(f"{task:>15}: base model {s['base_exact_match']:.0%} exact match -> adapter {s['adapter_exact_match']:.0%}")
 """),
     md("## Route a few queries\nEach decision carries the chosen adapter, its cosine score and its margin over the runner-up."),
     code("""

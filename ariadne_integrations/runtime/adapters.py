@@ -334,7 +334,12 @@ class AdapterRuntime:
         if shared.peft is None or not shared.loaded:
             # No adapter in memory: the (possibly LoRA-injected, now empty) base model answers alone.
             return shared.backbone.model.generate(**batch, **kw)
-        return shared.peft.generate(**batch, adapter_names=names or [PEFT_BASE] * n, **kw)
+        if names is None:
+            # No row uses an adapter: switch them all off for this call (cheaper than per-row
+            # "__base__" masks). This is global state, but every model call holds shared.lock.
+            with shared.peft.disable_adapter():
+                return shared.peft.generate(**batch, **kw)
+        return shared.peft.generate(**batch, adapter_names=names, **kw)
 
     def generate(
         self, prompts: Sequence[Prompt], adapters: Sequence[str | None] | None = None, config: GenerationConfig | None = None

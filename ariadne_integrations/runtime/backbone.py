@@ -47,9 +47,9 @@ class Backbone:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
 
-def cache_root() -> Path:
-    """Where converted backbones live: $ARIADNE_CACHE_DIR or ~/.cache/ariadne-integrations."""
-    root = os.environ.get("ARIADNE_CACHE_DIR")
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where converted backbones live: ``cache_dir``, else $ARIADNE_CACHE_DIR, else ~/.cache/ariadne-integrations."""
+    root = cache_dir or os.environ.get("ARIADNE_CACHE_DIR")
     return Path(root).expanduser() if root else Path.home() / ".cache" / "ariadne-integrations"
 
 
@@ -72,10 +72,10 @@ def _gguf_key(path: Path) -> str:
     return hashlib.sha256(f"{path.name}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
 
 
-def converted_default_path() -> Path:
+def converted_default_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder the default backbone converts into (it may not exist yet)."""
     gguf = default_gguf_path()
-    return cache_root() / "backbones" / f"SmolLM2-135M-Instruct-{_gguf_key(gguf)}"
+    return cache_root(cache_dir) / "backbones" / f"SmolLM2-135M-Instruct-{_gguf_key(gguf)}"
 
 
 def _is_complete(folder: Path) -> bool:
@@ -112,10 +112,12 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     return out
 
 
-def resolve_backbone(name_or_path: str | os.PathLike[str] | None) -> tuple[str, str]:
+def resolve_backbone(
+    name_or_path: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[str, str]:
     """(display name, loadable path or hub id); converts the embedded default on first use."""
     if name_or_path is None:
-        folder = converted_default_path()
+        folder = converted_default_path(cache_dir)
         if not _is_complete(folder):
             convert_gguf(default_gguf_path(), folder)
         return DEFAULT_BACKBONE_NAME, str(folder)
@@ -152,19 +154,23 @@ def _load(path: str, name: str, dtype: Any) -> Backbone:
 
 
 def load_backbone(
-    name_or_path: str | os.PathLike[str] | Backbone | None = None, *, dtype: Any = None, fresh: bool = False
+    name_or_path: str | os.PathLike[str] | Backbone | None = None,
+    *,
+    dtype: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
 ) -> Backbone:
     """Load a causal LM once per process: None = embedded SmolLM2-135M-Instruct, else a hub id or folder.
 
     ``fresh=True`` returns a new, uncached instance (training uses it so the shared model used for
-    inference is never modified).
+    inference is never modified). ``cache_dir`` overrides where the converted default lives.
     """
     if isinstance(name_or_path, Backbone):
         return name_or_path
     import torch
 
     dtype = dtype or torch.float32
-    name, path = resolve_backbone(name_or_path)
+    name, path = resolve_backbone(name_or_path, cache_dir)
     key = (path, str(dtype))
     if fresh:
         return _load(path, name, dtype)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ariadne_integrations import cli_runtime  # noqa: F401  (registers `ariadne train`)
 from ariadne_integrations.errors import DataFormatError
 from ariadne_integrations.runtime.adapters import AdapterRuntime
 from ariadne_integrations.runtime.generation import GenerationConfig
@@ -28,11 +29,15 @@ def trained(tmp_path_factory, backbone):
 
     d = tmp_path_factory.mktemp("train")
     data = _write(d / "task.jsonl", [{"question": f"Reply to: {w}", "answer": "PONG"} for w in WORDS])
-    before = {k: v.detach().clone() for k, v in backbone.model.state_dict().items() if "layers.0." in k}
+    def base_weights():  # the runtime may have injected LoRA layers: compare the base weights only
+        return {k.replace(".base_layer", ""): v for k, v in backbone.model.state_dict().items()
+                if "layers.0." in k and "lora_" not in k}
+
+    before = {k: v.detach().clone() for k, v in base_weights().items()}
     report = train_lora(data, d / "adapter", task_name="pong", input_field="question", target_field="answer",
-                        eval_fraction=0.25, r=8, alpha=16, lr=3e-3, batch_size=4, max_steps=8, max_length=48,
+                        eval_fraction=0.25, r=8, alpha=16, lr=3e-3, batch_size=2, max_steps=8, max_length=40,
                         max_new_tokens=4, seed=0, show_progress=False)
-    after = {k: v for k, v in backbone.model.state_dict().items() if "layers.0." in k}
+    after = base_weights()
     unchanged = before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     return report, d / "adapter", unchanged
 
@@ -85,7 +90,7 @@ def test_cli_train_one_step(tmp_path):
     res = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "o"), "--max-steps", "1",
                                    "--batch-size", "2", "--no-score", "--json"])
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output.strip().splitlines()[-1])
+    report = json.loads(res.stdout.strip().splitlines()[-1])  # progress bar goes to stderr
     assert report["steps"] == 1 and report["n_train"] == 6 and report["score_before"] is None
     assert (tmp_path / "o" / "adapter_model.safetensors").is_file()
 
