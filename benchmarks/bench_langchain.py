@@ -47,7 +47,7 @@ def random_lora_index(folder: Path) -> Path:
     from ariadne_integrations.routing.router import AriadneRouter
     from ariadne_integrations.runtime.backbone import load_backbone
 
-    model, _ = load_backbone(None)
+    model = load_backbone(None, fresh=True).model   # a private copy: the cached one stays clean
     paths = {}
     for i, task in enumerate(TASKS):
         torch.manual_seed(i)

@@ -145,7 +145,6 @@ def ariadne(*args):
                          capture_output=True, text=True)
     print(out.stdout.strip() or out.stderr.strip()[-2000:])
     assert out.returncode == 0
-    return out.stdout
 
 for task in ("sentiment", "sql"):
     ariadne("train", "--data", work / f"{task}.train.jsonl", "--eval-data", work / f"{task}.test.jsonl",
@@ -161,8 +160,8 @@ for task in ("sentiment", "sql"):
     code("""
 ariadne("index", "build", "--adapter", work / "adapters" / "sentiment", "--adapter", work / "adapters" / "sql",
         "--out", work / "index")
-print(ariadne("route", "--index", work / "index", "Translate to SQL: show products with a price below 20",
-              "Classify the sentiment: awful, it broke after a day."))
+ariadne("route", "--index", work / "index", "Translate to SQL: show products with a price below 20",
+        "Classify the sentiment: awful, it broke after a day.")
 """),
     md("## Add a third adapter to a running router, without touching the others\nAdding an adapter embeds its inputs and computes *its* centroids only."),
     code("""
@@ -290,7 +289,7 @@ from ariadne_integrations.routing.evaluate import plot_confusion, plot_score_dis
 plot_confusion(report);
 """),
     code("""
-plot_score_distributions(report);
+plot_score_distributions(report);   # green: routed right, orange: routed wrong, red: out of scope
 """),
     md("## Choosing the abstention threshold\nEach point of the curve is a threshold: in-scope accuracy (abstaining counts as wrong) against the share of out-of-scope queries rejected."),
     code("""

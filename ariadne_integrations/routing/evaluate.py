@@ -109,9 +109,7 @@ def evaluate_router(
 
 # ---------------------------------------------------------------------- plots (matplotlib, lazily)
 def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # No backend is forced: matplotlib picks Agg when headless, and notebooks keep their inline backend.
     import matplotlib.pyplot as plt
 
     return plt
