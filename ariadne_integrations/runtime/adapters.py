@@ -22,6 +22,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk
+from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +340,8 @@ class AdapterRuntime:
             # "__base__" masks). This is global state, but every model call holds shared.lock.
             with shared.peft.disable_adapter():
                 return shared.peft.generate(**batch, **kw)
-        return shared.peft.generate(**batch, adapter_names=names, **kw)
+        with fast_mixed_batch(shared.peft, names):  # per-row LoRA weights gathered once per call
+            return shared.peft.generate(**batch, adapter_names=names, **kw)
 
     def generate(
         self, prompts: Sequence[Prompt], adapters: Sequence[str | None] | None = None, config: GenerationConfig | None = None
