@@ -8,7 +8,8 @@ Run:  python benchmarks/bench_routing.py [--data ../shared/benchmarks] [--cache-
   keyed by the embedder fingerprint and the file's content hash).
 - CLINC150 abstention: an index on train minus a held-out 10 % slice, a threshold calibrated on that
   slice + train_oos, reported on dev (in-scope accuracy with abstain = wrong, OOS rejection).
-- Speed with the default embedder: single-query latency p50/p95 (embedding included), batched
+- Speed with the default embedder (ONNX Runtime and PyTorch side by side): single-query latency p50/p95
+  (embedding included), batched
   throughput, and the centroid search alone at 10, 1,000 and 10,000 adapters (synthetic centroids).
 
 Writes benchmarks/results/routing.json. The machine is shared: absolute times are noisy; compare
@@ -189,11 +190,18 @@ def speed_block(emb, data_dir: Path, quick: bool) -> dict:
     router = AriadneRouter.from_examples(groups, embedder=emb)
     import torch
 
+    from ariadne_integrations.routing.embedders import SentenceTransformerEmbedder
+
     default_threads = torch.get_num_threads()
     out: dict = {"load_average_at_start": os.getloadavg()[0], "torch_threads_default": default_threads, "by_threads": {}}
-    for threads in sorted({default_threads, 1}, reverse=True):
-        # Why both: on a loaded 2-core machine two torch threads fight the other processes and a
-        # single query can take 3-5x longer than with one thread; on an idle machine two win.
+    # Same model, same embeddings (to ~1e-7): ONNX Runtime (the default when installed) vs PyTorch.
+    # Why two PyTorch thread counts: on a loaded 2-core machine two torch threads fight the other
+    # processes and a single query can take 3-5x longer than with one thread; on an idle machine two win.
+    configs = [("onnx", default_threads)] if emb.onnx_encoder is not None else []
+    configs += [("torch", t) for t in sorted({default_threads, 1}, reverse=True)]
+    for backend, threads in configs:
+        e = emb if backend == "onnx" else SentenceTransformerEmbedder(None, backend="torch")
+        router._embedder = e
         torch.set_num_threads(threads)
         for q in dev[:20]:
             router.route(q)  # warm up
@@ -213,13 +221,14 @@ def speed_block(emb, data_dir: Path, quick: bool) -> dict:
         emb_only = []
         for q in dev[:n_single]:
             t = time.perf_counter()
-            emb.embed([q])
+            e.embed([q])
             emb_only.append((time.perf_counter() - t) * 1000)
-        out["by_threads"][str(threads)] = {
+        out["by_threads"][f"{backend}, {threads} thread{'s' if threads > 1 else ''}"] = {
             "single_query_ms": {"p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))], "n": len(lat),
                                 "embedding_only_p50": statistics.median(emb_only)},
             "batched": {"queries": len(batch), "median_s": statistics.median(runs), "queries_per_s": len(batch) / statistics.median(runs)},
         }
+    router._embedder = emb
     torch.set_num_threads(default_threads)
     best_p50 = min(v["single_query_ms"]["p50"] for v in out["by_threads"].values())
     best_qps = max(v["batched"]["queries_per_s"] for v in out["by_threads"].values())
@@ -322,7 +331,7 @@ def main() -> None:
     print("\nSpeed (default embedder, CLINC queries; shared CPU, noisy)")
     print(f"  load average at start: {sp['load_average_at_start']:.2f} (2 cores)")
     for th, b in sp["by_threads"].items():
-        print(f"  torch threads={th}: single query route() p50 {b['single_query_ms']['p50']:.1f} ms, p95 {b['single_query_ms']['p95']:.1f} ms "
+        print(f"  {th:>18}: single query route() p50 {b['single_query_ms']['p50']:.1f} ms, p95 {b['single_query_ms']['p95']:.1f} ms "
               f"(embedding alone p50 {b['single_query_ms']['embedding_only_p50']:.1f} ms); "
               f"route_batch({b['batched']['queries']}) {b['batched']['queries_per_s']:.0f} queries/s")
     for n_ad, s in sp["centroid_search"].items():

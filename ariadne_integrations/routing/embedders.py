@@ -139,10 +139,16 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model by local folder or hub id; the default is offline MiniLM.
 
     Construction is cheap: the model loads on the first ``embed`` (or ``dimension``) call and is shared
-    by every embedder of the same source in the process.
+    by every embedder of the same source in the process. ``backend``: "auto" runs the encoder in ONNX
+    Runtime when it is installed and the pipeline allows it (same embeddings, several times less
+    per-query overhead on a CPU), "onnx" requires that, "torch" always uses sentence-transformers.
     """
 
-    def __init__(self, model_name_or_path: str | os.PathLike[str] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, model_name_or_path: str | os.PathLike[str] | None = None, device: str = "cpu", backend: str = "auto"
+    ) -> None:
+        if backend not in ("auto", "onnx", "torch"):
+            raise InvalidInputError(f"backend must be 'auto', 'onnx' or 'torch', got {backend!r}")
         if model_name_or_path is None or str(model_name_or_path) == DEFAULT_SPEC:
             path = default_model_path()
             if path is None:
@@ -167,12 +173,44 @@ class SentenceTransformerEmbedder:
                 self.spec = src
                 self.name = src
         self.device = device
+        self.backend = backend
+        self._onnx_checked = False
+        self._onnx_encoder: Any = None
         self._fingerprint: str | None = None
         self._dimension: int | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SentenceTransformerEmbedder({self.spec!r}, device={self.device!r})"
+        return f"SentenceTransformerEmbedder({self.spec!r}, device={self.device!r}, backend={self.backend!r})"
+
+    @property
+    def onnx_encoder(self) -> Any:
+        """The ONNX Runtime encoder in use, or None when embedding runs in PyTorch."""
+        if not self._onnx_checked:
+            with self._lock:
+                if not self._onnx_checked:
+                    self._onnx_encoder = self._make_onnx_encoder()
+                    self._onnx_checked = True
+        return self._onnx_encoder
+
+    def _make_onnx_encoder(self) -> Any:
+        if self.backend == "torch" or self.device != "cpu":
+            return None
+        from ariadne_integrations.routing.onnx_encoder import onnx_encoder_for
+        from ariadne_integrations.runtime.backbone import cache_root
+
+        enc = onnx_encoder_for(self.model, self.name, self._compute_fingerprint_locked(), cache_root())
+        if enc is None and self.backend == "onnx":
+            raise InvalidInputError(
+                f"backend='onnx' for {self.name}: needs onnxruntime and onnx (pip install 'ariadne-integrations[fast]') "
+                "and a Transformer + mean/CLS pooling pipeline; use backend='auto' to fall back to PyTorch"
+            )
+        return enc
+
+    def _compute_fingerprint_locked(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
 
     @property
     def model(self) -> "SentenceTransformer":
@@ -219,13 +257,17 @@ class SentenceTransformerEmbedder:
         items = validate_texts(texts)
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        vecs = self.model.encode(
-            items,
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        onnx = self.onnx_encoder
+        if onnx is not None:
+            vecs = onnx.encode(items, batch_size=batch_size, show_progress=show_progress)
+        else:
+            vecs = self.model.encode(
+                items,
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         out = np.ascontiguousarray(vecs, dtype=np.float32)
         if self._dimension is None:
             self._dimension = int(out.shape[1])
