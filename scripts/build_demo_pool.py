@@ -6,6 +6,7 @@
     python scripts/build_demo_pool.py --train [--task sql]  # (re)train adapters with `train_lora`
     python scripts/build_demo_pool.py --index        # routing index over the adapters' inputs
     python scripts/build_demo_pool.py --score        # base vs adapter exact match -> scores.json
+    python scripts/build_demo_pool.py --compact      # store adapter weights in float16 (training does it too)
 
 Everything lands in ariadne_integrations/demo/. The data comes from the seeded generators in
 scripts/demo_tasks.py, so the same seed writes byte-identical files.
@@ -21,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -122,6 +125,21 @@ def train(tasks: list[str], overrides: dict[str, Any]) -> None:
         )
         dt = time.perf_counter() - t0
         print(f"train: {task}: {dt:.0f} s, settings {settings}, report {report}")
+        compact(task)
+
+
+def compact(task: str) -> None:
+    """Store the shipped adapter's weights in float16 (half the bytes; peft loads them into the fp32 model)."""
+    from safetensors.numpy import load_file, save_file
+
+    path = ADAPTERS / task / "adapter_model.safetensors"
+    arrays = load_file(str(path))
+    if all(a.dtype == np.float16 for a in arrays.values()):
+        return
+    tmp = path.with_suffix(".tmp")
+    save_file({k: a.astype(np.float16) for k, a in arrays.items()}, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, path)
+    print(f"compact: {task}: {path.stat().st_size / 1e6:.1f} MB (float16)")
 
 
 def build_index() -> None:
@@ -177,18 +195,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train", action="store_true", help="train the adapters")
     ap.add_argument("--index", action="store_true", help="build the routing index")
     ap.add_argument("--score", action="store_true", help="measure base vs adapter exact match")
+    ap.add_argument("--compact", action="store_true", help="store the trained adapters' weights in float16")
     ap.add_argument("--task", action="append", choices=DEMO_TASKS, help="train only these tasks")
     ap.add_argument("--epochs", type=float, help="override the epochs of every trained task")
     ap.add_argument("--lr", type=float, help="override the learning rate")
     args = ap.parse_args(argv)
     print("command:", shlex.join(["python", "scripts/build_demo_pool.py", *(argv or sys.argv[1:])]))
-    everything = not (args.data_only or args.train or args.index or args.score)
+    everything = not (args.data_only or args.train or args.index or args.score or args.compact)
     build_data()
     if args.data_only:
         return
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr}.items() if v is not None}
     if everything or args.train:
         train(args.task or list(DEMO_TASKS), overrides)
+    if args.compact:
+        for task in args.task or list(DEMO_TASKS):
+            compact(task)
     if everything or args.index:
         build_index()
     if everything or args.score:
