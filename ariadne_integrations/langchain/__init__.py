@@ -5,8 +5,9 @@ Needs ``langchain-core`` (``pip install ariadne-integrations[langchain]``). Name
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ariadne_integrations._lazy import lazy_exports
 
 _LAZY = {
     "AriadneLLM": "ariadne_integrations.langchain.llm",
@@ -20,24 +21,11 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ariadne_integrations.langchain' has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("langchain_core"):
-            raise ImportError(
-                "the LangChain integration needs langchain-core: pip install 'ariadne-integrations[langchain]'"
-            ) from exc
-        raise
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__, _LAZY, "langchain_core",
+    "the LangChain integration needs langchain-core: pip install 'ariadne-integrations[langchain]'",
+    globals(),
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -10,7 +10,6 @@ import asyncio
 import contextvars
 import logging
 import os
-import threading
 from typing import Any, AsyncIterator, Callable, Iterator, Literal, Sequence
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -26,13 +25,12 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import AliasChoices, Field
 
 from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.langchain._common import (
     DEFAULT_BACKBONE_NAME,
     aiter_in_thread,
-    build_generator,
     make_config,
     per_call_adapter,
     result_info,
@@ -40,7 +38,8 @@ from ariadne_integrations.langchain._common import (
     stream_info,
     validate_common,
 )
-from ariadne_integrations.routed import RoutedGenerator, validate_prompt
+from ariadne_integrations.langchain._params import RoutedModelParams
+from ariadne_integrations.routed import validate_prompt
 
 __all__ = ["ChatAriadne", "to_chat_messages", "routing_text"]
 
@@ -99,7 +98,7 @@ def routing_text(messages: Sequence[BaseMessage], route_on: RouteOn | Callable[[
     return "\n".join(t for m in messages if (t := _text(m)).strip())
 
 
-class ChatAriadne(BaseChatModel):
+class ChatAriadne(RoutedModelParams, BaseChatModel):
     """Routed chat model: each conversation goes to the LoRA adapter its request routes to.
 
     ``ChatAriadne(index=path)`` is enough (nothing loads until the first call). ``model=``
@@ -108,35 +107,11 @@ class ChatAriadne(BaseChatModel):
     routing decision (``adapter``, ``score``, ``margin``, ``abstained``, ``best``, ``runner_up``, ``forced``).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
-
-    index: str | None = None
-    """Routing index folder; its adapter folders are registered on the runtime."""
-    router: Any = Field(default=None, exclude=True)
-    backend: Any = Field(default=None, exclude=True)
-    backbone: str | None = None
-    """Hub id or local path of the base chat model; None = the embedded SmolLM2-135M-Instruct."""
-    base_url: str | None = None
-    """OpenAI-compatible multi-LoRA server instead of the in-process runtime."""
-    api_key: SecretStr | None = None
     adapter: str | None = Field(default=None, validation_alias=AliasChoices("adapter", "model"))
     """Force this adapter (alias ``model``); ``"__base__"`` = bare backbone; None = route."""
-    max_new_tokens: int = Field(default=64, validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int | None = None
-    repetition_penalty: float | None = None
-    seed: int | None = None
-    stop: list[str] | None = None
-    max_loaded_adapters: int = 8
-    timeout: float | None = None
-    max_retries: int = 0
     streaming: bool = False
     route_on: Any = "last_human"
     """``"last_human"`` (default), ``"all_human"``, ``"all"``, or a callable ``list[BaseMessage] -> str``."""
-
-    _gen: RoutedGenerator | None = PrivateAttr(default=None)
-    _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -146,22 +121,9 @@ class ChatAriadne(BaseChatModel):
                 f"route_on must be 'last_human', 'all_human', 'all' or a callable, got {self.route_on!r}"
             )
 
-    @field_validator("index", mode="before")
-    @classmethod
-    def _index_to_str(cls, v: Any) -> Any:
-        return os.fspath(v) if isinstance(v, os.PathLike) else v
-
     @classmethod
     def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "ChatAriadne":
         return cls(index=index, **kwargs)
-
-    @property
-    def generator(self) -> RoutedGenerator:
-        if self._gen is None:
-            with self._gen_lock:
-                if self._gen is None:
-                    self._gen = build_generator(self)
-        return self._gen
 
     @property
     def model_name(self) -> str:

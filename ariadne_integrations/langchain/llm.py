@@ -8,7 +8,6 @@ answered.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -16,13 +15,11 @@ from langchain_core.language_models.llms import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.langchain._common import (
     DEFAULT_BACKBONE_NAME,
     aiter_in_thread,
-    build_generator,
     make_config,
     per_call_adapter,
     result_info,
@@ -30,12 +27,13 @@ from ariadne_integrations.langchain._common import (
     token_usage,
     validate_common,
 )
-from ariadne_integrations.routed import RoutedGenerator, validate_prompt
+from ariadne_integrations.langchain._params import RoutedModelParams
+from ariadne_integrations.routed import validate_prompt
 
 __all__ = ["AriadneLLM"]
 
 
-class AriadneLLM(BaseLLM):
+class AriadneLLM(RoutedModelParams, BaseLLM):
     """Routed text completion on one backbone with many LoRA adapters.
 
     Construct from keyword arguments alone (nothing loads until the first call)::
@@ -48,38 +46,12 @@ class AriadneLLM(BaseLLM):
     ``temperature``, ``top_p``, ``top_k``, ``seed`` override the defaults.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
-
-    index: str | None = None
-    """Routing index folder (``ariadne index build`` / ``AriadneRouter.save``); its adapter folders are used."""
-    router: Any = Field(default=None, exclude=True)
-    """An ``AriadneRouter`` object instead of ``index``."""
-    backend: Any = Field(default=None, exclude=True)
-    """A ``GenerationBackend``; default: an ``AdapterRuntime`` over ``backbone`` with the index's adapters."""
-    backbone: str | None = None
-    """Hub id or local path of the base causal LM; None = the embedded SmolLM2-135M-Instruct."""
-    base_url: str | None = None
-    """OpenAI-compatible multi-LoRA server (vLLM, LoRAX, llama.cpp server) instead of the local runtime."""
-    api_key: SecretStr | None = None
     adapter: str | None = None
     """Force this adapter for every call (``"__base__"`` = bare backbone); None = route each prompt."""
-    max_new_tokens: int = Field(default=64, validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int | None = None
-    repetition_penalty: float | None = None
-    seed: int | None = None
-    stop: list[str] | None = None
-    max_loaded_adapters: int = 8
-    timeout: float | None = None
-    max_retries: int = 0
     chat_template: bool = True
     """Wrap each prompt as a user message and apply the backbone's chat template."""
     route_on: Any = "prompt"
     """What is routed: ``"prompt"`` (the whole prompt) or a callable ``str -> str`` (e.g. extract the question)."""
-
-    _gen: RoutedGenerator | None = PrivateAttr(default=None)
-    _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -87,25 +59,10 @@ class AriadneLLM(BaseLLM):
         if self.route_on != "prompt" and not callable(self.route_on):
             raise InvalidInputError(f"route_on must be 'prompt' or a callable str -> str, got {self.route_on!r}")
 
-    @field_validator("index", mode="before")
-    @classmethod
-    def _index_to_str(cls, v: Any) -> Any:
-        return os.fspath(v) if isinstance(v, os.PathLike) else v
-
     @classmethod
     def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "AriadneLLM":
         """Routed LLM over a saved index (backbone default: the embedded SmolLM2)."""
         return cls(index=index, **kwargs)
-
-    # ------------------------------------------------------------------ plumbing
-    @property
-    def generator(self) -> RoutedGenerator:
-        """The shared router + backend (created on first use)."""
-        if self._gen is None:
-            with self._gen_lock:
-                if self._gen is None:
-                    self._gen = build_generator(self)
-        return self._gen
 
     @property
     def _llm_type(self) -> str:

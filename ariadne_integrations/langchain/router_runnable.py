@@ -177,6 +177,24 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
             return {**x, self.attach_decision: d}
         return x
 
+    def _group(self, decisions: list[Any], return_exceptions: bool) -> tuple[list[Any], dict[int, tuple[Runnable, list[int]]]]:
+        """Results so far (errors in place) and, per chain, the indices of the inputs it serves."""
+        out: list[Any] = [None] * len(decisions)
+        groups: dict[int, tuple[Runnable, list[int]]] = {}
+        for i, d in enumerate(decisions):
+            if isinstance(d, BaseException):
+                out[i] = d
+                continue
+            try:
+                chain = self._pick(d)
+            except UnknownAdapterError as exc:
+                if not return_exceptions:
+                    raise
+                out[i] = exc
+                continue
+            groups.setdefault(id(chain), (chain, []))[1].append(i)
+        return out, groups
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         d = self.route.invoke(input, config)
         return self._pick(d).invoke(self._arg(input, d), config, **kwargs)
@@ -190,20 +208,7 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
             return []
         configs = get_config_list(config, len(inputs))
         decisions = self.route.batch(inputs, configs, return_exceptions=return_exceptions)
-        out: list[Any] = [None] * len(inputs)
-        groups: dict[int, tuple[Runnable, list[int]]] = {}
-        for i, d in enumerate(decisions):
-            if isinstance(d, BaseException):
-                out[i] = d
-                continue
-            try:
-                chain = self._pick(d)
-            except UnknownAdapterError as exc:
-                if not return_exceptions:
-                    raise
-                out[i] = exc
-                continue
-            groups.setdefault(id(chain), (chain, []))[1].append(i)
+        out, groups = self._group(decisions, return_exceptions)
         for chain, idx in groups.values():
             res = chain.batch([self._arg(inputs[i], decisions[i]) for i in idx], [configs[i] for i in idx],
                               return_exceptions=return_exceptions, **kwargs)
@@ -216,20 +221,7 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
             return []
         configs = get_config_list(config, len(inputs))
         decisions = await self.route.abatch(inputs, configs, return_exceptions=return_exceptions)
-        out: list[Any] = [None] * len(inputs)
-        groups: dict[int, tuple[Runnable, list[int]]] = {}
-        for i, d in enumerate(decisions):
-            if isinstance(d, BaseException):
-                out[i] = d
-                continue
-            try:
-                chain = self._pick(d)
-            except UnknownAdapterError as exc:
-                if not return_exceptions:
-                    raise
-                out[i] = exc
-                continue
-            groups.setdefault(id(chain), (chain, []))[1].append(i)
+        out, groups = self._group(decisions, return_exceptions)
         results = await asyncio.gather(*[
             chain.abatch([self._arg(inputs[i], decisions[i]) for i in idx], [configs[i] for i in idx],
                          return_exceptions=return_exceptions, **kwargs)

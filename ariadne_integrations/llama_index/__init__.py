@@ -8,8 +8,9 @@ engines (``AriadneLlamaLLM`` or ``MockLLM``).
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ariadne_integrations._lazy import lazy_exports
 
 _LAZY = {
     "AriadneSelector": "ariadne_integrations.llama_index.selector",
@@ -21,24 +22,11 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ariadne_integrations.llama_index' has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-        if exc.name and exc.name.startswith("llama_index"):
-            raise ImportError(
-                "the LlamaIndex integration needs llama-index-core: pip install 'ariadne-integrations[llamaindex]'"
-            ) from exc
-        raise
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__, _LAZY, "llama_index",
+    "the LlamaIndex integration needs llama-index-core: pip install 'ariadne-integrations[llamaindex]'",
+    globals(),
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover

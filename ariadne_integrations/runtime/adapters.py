@@ -355,7 +355,6 @@ class AdapterRuntime:
         for a in adapters:
             if a is not None:
                 self._folder(a)  # unknown adapter -> error before any work
-        tok = self.backbone.tokenizer
         shared = self._shared()
         with shared.lock:
             names = self._adapter_names(adapters)
