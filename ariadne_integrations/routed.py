@@ -237,21 +237,21 @@ class RoutedGenerator:
         return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names)
 
     # ------------------------------------------------------------------ lazy parts
+    def _once(self, attr: str, make: Callable[[], Any] | None) -> Any:
+        """``self.<attr>``, created by ``make()`` on first use (once, even from several threads)."""
+        if getattr(self, attr) is None and make is not None:
+            with self._lock:
+                if getattr(self, attr) is None:
+                    setattr(self, attr, make())
+        return getattr(self, attr)
+
     @property
     def router(self) -> "AriadneRouter | None":
-        if self._router is None and self._router_src is not None:
-            with self._lock:
-                if self._router is None:
-                    self._router = self._router_src()  # type: ignore[operator]
-        return self._router
+        return self._once("_router", self._router_src)
 
     @property
     def backend(self) -> GenerationBackend:
-        if self._backend is None:
-            with self._lock:
-                if self._backend is None:
-                    self._backend = self._backend_src()  # type: ignore[operator]
-        return self._backend
+        return self._once("_backend", self._backend_src)
 
     @property
     def loaded(self) -> bool:

@@ -170,6 +170,19 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
                 yield GenerationChunk(text=c.text)
 
     # ------------------------------------------------------------------ per-prompt failure isolation
+    def _split_bad_inputs(
+        self, inputs: list[Any], config: Any, return_exceptions: bool
+    ) -> tuple[list[Any], list[RunnableConfig], list[int]]:
+        """(results holding each bad input's error, per-input configs, indices still to answer).
+
+        Without ``return_exceptions`` the first bad input raises here, before any model work.
+        """
+        errors = self._precheck(inputs)
+        if errors and not return_exceptions:
+            raise errors[min(errors)]
+        ok = [i for i in range(len(inputs)) if i not in errors]
+        return [errors.get(i) for i in range(len(inputs))], get_config_list(config, len(inputs)), ok
+
     def _precheck(self, inputs: list[Any]) -> dict[int, Exception]:
         """Validate every input on its own (cheap, no model) so one bad prompt fails alone."""
         errors: dict[int, Exception] = {}
@@ -195,14 +208,9 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
         prompt gets its own exception and the others are still answered."""
         if not inputs:
             return []
-        errors = self._precheck(inputs)
+        out, configs, ok = self._split_bad_inputs(inputs, config, return_exceptions)
         if not return_exceptions:
-            if errors:
-                raise errors[min(errors)]
             return super().batch(inputs, config, **kwargs)
-        configs = get_config_list(config, len(inputs))
-        ok = [i for i in range(len(inputs)) if i not in errors]
-        out: list[Any] = [errors.get(i) for i in range(len(inputs))]
         if ok:
             res = super().batch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
             if len(ok) > 1 and _failed_together(res):
@@ -222,14 +230,9 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
         """Async :meth:`batch` (generation runs in a worker thread)."""
         if not inputs:
             return []
-        errors = self._precheck(inputs)
+        out, configs, ok = self._split_bad_inputs(inputs, config, return_exceptions)
         if not return_exceptions:
-            if errors:
-                raise errors[min(errors)]
             return await super().abatch(inputs, config, **kwargs)
-        configs = get_config_list(config, len(inputs))
-        ok = [i for i in range(len(inputs)) if i not in errors]
-        out: list[Any] = [errors.get(i) for i in range(len(inputs))]
         if ok:
             res = await super().abatch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
             if len(ok) > 1 and _failed_together(res):

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_SPEC = "default"
+_UNSET = object()
 
 # Files whose bytes do not change what the model computes.
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes", "data_config.json"}
@@ -174,8 +175,7 @@ class SentenceTransformerEmbedder:
                 self.name = src
         self.device = device
         self.backend = backend
-        self._onnx_checked = False
-        self._onnx_encoder: Any = None
+        self._onnx: Any = _UNSET
         self._fingerprint: str | None = None
         self._dimension: int | None = None
         self._lock = threading.Lock()
@@ -185,32 +185,27 @@ class SentenceTransformerEmbedder:
 
     @property
     def onnx_encoder(self) -> Any:
-        """The ONNX Runtime encoder in use, or None when embedding runs in PyTorch."""
-        if not self._onnx_checked:
-            with self._lock:
-                if not self._onnx_checked:
-                    self._onnx_encoder = self._make_onnx_encoder()
-                    self._onnx_checked = True
-        return self._onnx_encoder
+        """The ONNX Runtime encoder in use, or None when embedding runs in PyTorch (decided once).
+
+        Two threads racing here get the same encoder: ``onnx_encoder_for`` exports and caches under a lock.
+        """
+        if self._onnx is _UNSET:
+            self._onnx = self._make_onnx_encoder()
+        return self._onnx
 
     def _make_onnx_encoder(self) -> Any:
         if self.backend == "torch" or self.device != "cpu":
             return None
+        from ariadne_integrations.cache import cache_root
         from ariadne_integrations.routing.onnx_encoder import onnx_encoder_for
-        from ariadne_integrations.runtime.backbone import cache_root
 
-        enc = onnx_encoder_for(self.model, self.name, self._compute_fingerprint_locked(), cache_root())
+        enc = onnx_encoder_for(self.model, self.name, self.fingerprint, cache_root())
         if enc is None and self.backend == "onnx":
             raise InvalidInputError(
                 f"backend='onnx' for {self.name}: needs onnxruntime and onnx (pip install 'ariadne-integrations[fast]') "
                 "and a Transformer + mean/CLS pooling pipeline; use backend='auto' to fall back to PyTorch"
             )
         return enc
-
-    def _compute_fingerprint_locked(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = self._compute_fingerprint()
-        return self._fingerprint
 
     @property
     def model(self) -> "SentenceTransformer":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ariadne_integrations.cache import cache_root
 from ariadne_integrations.errors import BackboneLoadError
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,6 @@ class Backbone:
     @property
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where converted backbones live: ``cache_dir``, else $ARIADNE_CACHE_DIR, else ~/.cache/ariadne-integrations."""
-    root = cache_dir or os.environ.get("ARIADNE_CACHE_DIR")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "ariadne-integrations"
 
 
 def default_gguf_path() -> Path:

@@ -3,39 +3,13 @@ indices the tests write, and example queries per tool. Nothing here touches Open
 ``llm=MockLLM()`` (or AriadneLlamaLLM) and every index the real offline embedder."""
 from __future__ import annotations
 
-import threading
 from typing import Sequence
 
-import numpy as np
 import pytest
 
 pytest.importorskip("llama_index.core")
 
-from ariadne_integrations.routing.embedders import default_embedder  # noqa: E402
-
-
-class CountingEmbedder:
-    """The real default embedder, counting every text it embeds (to prove examples are embedded once)."""
-
-    def __init__(self) -> None:
-        self.inner = default_embedder()
-        self.name = self.inner.name
-        self.spec = self.inner.spec
-        self.texts: list[str] = []
-        self._lock = threading.Lock()
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
-
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        with self._lock:
-            self.texts.extend(texts)
-        return self.inner.embed(texts, batch_size=batch_size)
+from embedder_doubles import CountingEmbedder  # noqa: E402
 
 
 # Three tools; examples are what users of each tool ask, HELD_OUT are new queries for the tests.

@@ -3,51 +3,12 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
 import pytest
 
-from ariadne_integrations.routing.embedders import default_embedder
-
-
-class CachingEmbedder:
-    """The real default embedder with a per-text memo, so tests that re-embed the same texts stay fast.
-
-    Same name, dimension and fingerprint as the default embedder: an index it builds is a real one.
-    """
-
-    def __init__(self) -> None:
-        self.inner = default_embedder()
-        self.name = self.inner.name
-        self.spec = self.inner.spec
-        self.calls = 0
-        self._memo: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
-
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        from ariadne_integrations.routing.embedders import validate_texts
-
-        items = validate_texts(texts)
-        with self._lock:
-            self.calls += 1
-            missing = list(dict.fromkeys(t for t in items if t not in self._memo))
-        if missing:
-            vecs = self.inner.embed(missing, batch_size=batch_size)
-            with self._lock:
-                self._memo.update(zip(missing, vecs))
-        return np.stack([self._memo[t] for t in items])
+from embedder_doubles import CachingEmbedder
 
 
 @pytest.fixture(scope="session")
