@@ -170,7 +170,8 @@ class AdapterRuntime:
     Adapters are registered by name and loaded on first use; at most ``max_loaded_adapters`` stay
     in memory (least recently used are unloaded; a batch may need more, then all it needs stay).
     Safe to call from several threads: model calls are serialised and the adapter is chosen per
-    row, so concurrent calls never leak adapters into each other.
+    row, so concurrent calls never leak adapters into each other. ``fast_mixed_lora=False`` uses
+    peft's own per-adapter loop for mixed batches instead of ``mixed_lora.fast_mixed_batch``.
     """
 
     def __init__(
@@ -179,12 +180,14 @@ class AdapterRuntime:
         adapters: Mapping[str, str | os.PathLike[str]] | None = None,
         *,
         max_loaded_adapters: int = 8,
+        fast_mixed_lora: bool = True,
     ) -> None:
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
         self._backbone_spec = backbone
         self._backbone: Backbone | None = backbone if isinstance(backbone, Backbone) else None
         self.max_loaded_adapters = max_loaded_adapters
+        self.fast_mixed_lora = fast_mixed_lora
         self._registry: dict[str, Path] = {}
         self._reg_lock = threading.Lock()
         for name, path in (adapters or {}).items():
@@ -329,8 +332,7 @@ class AdapterRuntime:
         return [peft_names[self._folder(a)] if a is not None else PEFT_BASE for a in adapters]
 
     # ------------------------------------------------------------------ generation
-    @staticmethod
-    def _call_generate(shared: _SharedModel, batch: Any, names: list[str] | None, n: int, kw: dict[str, Any]) -> Any:
+    def _call_generate(self, shared: _SharedModel, batch: Any, names: list[str] | None, n: int, kw: dict[str, Any]) -> Any:
         """One ``generate``; rows without an adapter use peft's "__base__" (never global adapter state)."""
         if shared.peft is None or not shared.loaded:
             # No adapter in memory: the (possibly LoRA-injected, now empty) base model answers alone.
@@ -340,6 +342,8 @@ class AdapterRuntime:
             # "__base__" masks). This is global state, but every model call holds shared.lock.
             with shared.peft.disable_adapter():
                 return shared.peft.generate(**batch, **kw)
+        if not self.fast_mixed_lora:
+            return shared.peft.generate(**batch, adapter_names=names, **kw)
         with fast_mixed_batch(shared.peft, names):  # per-row LoRA weights gathered once per call
             return shared.peft.generate(**batch, adapter_names=names, **kw)
 

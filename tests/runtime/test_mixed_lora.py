@@ -56,6 +56,17 @@ def test_mixed_generate_equals_one_by_one(mixed_runtime):
     assert [r.text for r in batched] == [r.text for r in single]
 
 
+def test_runtime_can_use_peft_own_mixed_loop(mixed_runtime):
+    from ariadne_integrations.runtime.adapters import AdapterRuntime
+    from ariadne_integrations.runtime.generation import GenerationConfig
+
+    adapters = ["r4_qv", "r8_qkvo", None, "r2_mlp", "r4_qv"]
+    peft_loop = AdapterRuntime(mixed_runtime.backbone, dict(mixed_runtime._registry), fast_mixed_lora=False)
+    cfg = GenerationConfig(max_new_tokens=8)
+    assert [r.text for r in peft_loop.generate(PROMPTS, adapters, cfg)] == [
+        r.text for r in mixed_runtime.generate(PROMPTS, adapters, cfg)]
+
+
 def rt_config():
     from ariadne_integrations.runtime.generation import GenerationConfig
 
