@@ -27,7 +27,7 @@ class DelegatingEmbedder:
     def fingerprint(self) -> str:
         return self.inner.fingerprint
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         return self.inner.embed(texts, batch_size=batch_size, show_progress=show_progress)
 
 
@@ -39,7 +39,7 @@ class CachingEmbedder(DelegatingEmbedder):
         self.calls = 0
         self._memo: dict[str, np.ndarray] = {}
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         items = validate_texts(texts)
         with self._lock:
             self.calls += 1
@@ -58,7 +58,7 @@ class CountingEmbedder(DelegatingEmbedder):
         super().__init__()
         self.texts: list[str] = []
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         with self._lock:
             self.texts.extend(texts)
         return self.inner.embed(texts, batch_size=batch_size)

@@ -52,7 +52,7 @@ class Embedder(Protocol):
     @property
     def fingerprint(self) -> str: ...
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray: ...
 
 
 def validate_texts(texts: Any, *, what: str = "texts") -> list[str]:
@@ -247,7 +247,7 @@ class SentenceTransformerEmbedder:
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:32]
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Embed ``texts`` into unit-norm float32 rows (one forward pass per ``batch_size`` texts)."""
         items = validate_texts(texts)
         if batch_size < 1:

@@ -50,7 +50,7 @@ def evaluate_router(
     texts: Sequence[str],
     labels: Sequence[str],
     *,
-    batch_size: int = 64,
+    batch_size: int = 32,
 ) -> EvalReport:
     """Route ``texts`` in one batch and compare with ``labels`` (see module docstring)."""
     labels = list(labels)

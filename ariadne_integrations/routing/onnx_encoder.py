@@ -3,8 +3,9 @@
 Why: routing one query is one small encoder forward pass, and on a CPU PyTorch's per-operator overhead
 dominates it (about 20 ms for MiniLM-L6 on our 2-core machine; ONNX Runtime does it in a few ms). The
 model is exported once from the local weights (nothing is downloaded) into the cache folder, atomically,
-keyed by the model's fingerprint; the embeddings match PyTorch's to ~1e-7 (tested). Pipelines other than
-Transformer + mean/CLS pooling (+ Normalize) stay on PyTorch.
+keyed by the model's fingerprint; the embeddings match PyTorch's to ~1e-7 (tested). Lists of texts are
+batched by token count and the batches run side by side, one per core (see ``OnnxSentenceEncoder``).
+Pipelines other than Transformer + mean/CLS pooling (+ Normalize) stay on PyTorch.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import re
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,54 +54,134 @@ def _pooling_mode(st_model: Any) -> str | None:
     return "mean" if mean else "cls"
 
 
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class OnnxSentenceEncoder:
-    """Tokenise with the model's own tokenizer, run the exported transformer in ONNX Runtime, pool, normalise."""
+    """Tokenise with the model's own tokenizer, run the exported transformer in ONNX Runtime, pool, normalise.
+
+    Two execution modes, because they want different things on a CPU: one query uses one session whose
+    operators are parallel over all cores (lowest latency); a list of queries is cut into batches of
+    similar token length (padding costs FLOPs) that run side by side as single-threaded session runs,
+    about one per core, which keeps every core busy on its own matrix products instead of synchronising
+    on small ones (measured in ``benchmarks/bench_embedder.py``).
+    """
 
     def __init__(self, onnx_path: Path, tokenizer: Any, max_seq_length: int, pooling: str, input_names: Sequence[str],
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.path = onnx_path
+        self.threads = threads or min(_cpu_count(), 8)
+        self.session = self._new_session(self.threads)  # one-batch calls: operators parallel over all cores
+        self._pid = os.getpid()
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         self.pooling = pooling
         self.input_names = list(input_names)
-        self.path = onnx_path
-        self._tok_lock = threading.Lock()  # a fast tokenizer with padding/truncation is not re-entrant
+        self._pad_left = getattr(tokenizer, "padding_side", "right") == "left"
+        self._pad_id = int(tokenizer.pad_token_id or 0)
+        self._tok_lock = threading.Lock()  # a fast tokenizer with truncation set is not re-entrant
+        self._bulk_lock = threading.Lock()
+        self._bulk: tuple[Any, ThreadPoolExecutor] | None = None
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _new_session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+
+    def _after_fork(self) -> None:
+        """A forked child (gunicorn --preload, multiprocessing) inherits the worker pool but not its threads,
+        so its first multi-batch call would wait forever: give it its own pool. The sessions themselves
+        keep working in the child (creating new ones there can hang inside ONNX Runtime)."""
+        if os.getpid() != self._pid:  # the parent's locks may have been held at the fork: new ones too
+            self._tok_lock, self._bulk_lock = threading.Lock(), threading.Lock()
+            if self._bulk is not None:
+                self._bulk = (self._bulk[0], self._new_pool())
+            self._pid = os.getpid()
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.threads + 1, thread_name_prefix="ariadne-embed")
+
+    def _bulk_runner(self) -> tuple[Any, ThreadPoolExecutor]:
+        """A single-threaded session shared by one worker per core, plus one so that no core idles while a
+        worker pools its batch in Python (created on the first multi-batch call)."""
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = (self._new_session(1), self._new_pool())
+            return self._bulk
+
+    def _tokenize(self, texts: list[str]) -> dict[str, list[list[int]]]:
         with self._tok_lock:
-            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
-        feeds = {k: np.asarray(enc[k], dtype=np.int64) for k in self.input_names}
-        hidden = self.session.run(None, feeds)[0]
-        if self.pooling == "cls":
-            vecs = hidden[:, 0]
+            enc = self.tokenizer(texts, padding=False, truncation=True, max_length=self.max_seq_length,
+                                 return_attention_mask=False, return_token_type_ids="token_type_ids" in self.input_names)
+        return {k: enc[k] for k in self.input_names if k != "attention_mask"}
+
+    def _feeds(self, tokens: dict[str, list[list[int]]], rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The chosen rows padded to their longest member on the tokenizer's padding side, and their mask."""
+        ids = tokens["input_ids"]
+        width = max(len(ids[i]) for i in rows)
+        feeds = {k: np.full((len(rows), width), self._pad_id if k == "input_ids" else 0, dtype=np.int64) for k in tokens}
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            n = len(ids[i])
+            cols = slice(width - n, width) if self._pad_left else slice(0, n)
+            mask[r, cols] = 1
+            for k, seqs in tokens.items():
+                feeds[k][r, cols] = seqs[i]
+        if "attention_mask" in self.input_names:
+            feeds["attention_mask"] = mask
+        return feeds, mask
+
+    def _run(self, session: Any, feeds: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        hidden = session.run(None, feeds)[0]
+        if self.pooling == "cls":  # the first real token, whichever side the padding is on
+            vecs = hidden[np.arange(len(hidden)), mask.argmax(axis=1)]
         else:
-            mask = feeds["attention_mask"][..., None].astype(np.float32)
-            vecs = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            m = mask[..., None].astype(np.float32)
+            vecs = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return (vecs / np.clip(norms, 1e-12, None)).astype(np.float32)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        """Unit-norm float32 rows in input order; batches of similar length to keep padding small."""
-        if len(texts) == 1:
-            return self._forward([texts[0]])
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+    def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Unit-norm float32 rows in input order."""
+        self._after_fork()
+        tokens = self._tokenize(list(texts))
+        lengths = np.fromiter(map(len, tokens["input_ids"]), dtype=np.int64, count=len(texts))
+        order = np.argsort(-lengths, kind="stable")
+        chunks = [order[s:s + batch_size] for s in range(0, len(texts), batch_size)]
         out: np.ndarray | None = None
-        starts = range(0, len(texts), batch_size)
+        progress = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for s in starts:
-            idx = order[s:s + batch_size]
-            vecs = self._forward([texts[i] for i in idx])
+            progress = tqdm(total=len(chunks), desc="embedding", unit="batch")
+
+        def store(rows: np.ndarray, vecs: np.ndarray) -> None:
+            nonlocal out
             if out is None:
                 out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-            out[idx] = vecs
+            out[rows] = vecs
+            if progress is not None:
+                progress.update(1)
+
+        try:
+            if len(chunks) == 1 or self.threads == 1:
+                for rows in chunks:
+                    store(rows, self._run(self.session, *self._feeds(tokens, rows)))
+            else:
+                session, pool = self._bulk_runner()
+                futures = {pool.submit(self._run, session, *self._feeds(tokens, rows)): i for i, rows in enumerate(chunks)}
+                for fut in as_completed(futures):
+                    store(chunks[futures[fut]], fut.result())
+        finally:
+            if progress is not None:
+                progress.close()
         assert out is not None
         return out
 

@@ -136,7 +136,7 @@ class AriadneRouter:
         adapter_paths: Mapping[str, str | os.PathLike[str]] | None = None,
         show_progress: bool = False,
         seed: int = 0,
-        batch_size: int = 64,
+        batch_size: int = 32,
     ) -> "AriadneRouter":
         """Build a router from ``{adapter_name: [training inputs]}``; all texts are embedded in one pass."""
         if not isinstance(examples, Mapping):
@@ -281,7 +281,7 @@ class AriadneRouter:
         return self._identity
 
     # ------------------------------------------------------------------ routing
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Embed texts with the router's embedder (unit-norm float32 rows)."""
         return self._embedder.embed(texts, batch_size=batch_size, show_progress=show_progress)
 
@@ -289,7 +289,7 @@ class AriadneRouter:
         """Route one query: the best adapter, or abstain below the thresholds."""
         return self.route_batch([_check_query(query)])[0]
 
-    def route_batch(self, queries: Sequence[str], *, batch_size: int = 64) -> list[RouteDecision]:
+    def route_batch(self, queries: Sequence[str], *, batch_size: int = 32) -> list[RouteDecision]:
         """Route many queries with one embedding call and one matrix product."""
         if isinstance(queries, str):
             raise InvalidInputError("route_batch takes a list of queries; use route() for a single string")

@@ -76,3 +76,52 @@ def test_backend_errors(cache_dir, monkeypatch):
         SentenceTransformerEmbedder(None, backend="onnx").embed(["x"])
     auto = SentenceTransformerEmbedder(None)
     assert auto.embed(["x"]).shape == (1, 384) and auto.onnx_encoder is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bulk_batches_keep_order_and_match_pytorch(cache_dir, threads):
+    """Many batches of mixed lengths (sorted by token count, run side by side) come back in input order."""
+    texts = [f"{' '.join(['word'] * (i % 23 + 1))} number {i}" for i in range(150)] + TEXTS
+    want = SentenceTransformerEmbedder(None, backend="torch").embed(texts)
+    base = SentenceTransformerEmbedder(None, backend="onnx").onnx_encoder
+    enc = onnx_encoder.OnnxSentenceEncoder(base.path, base.tokenizer, base.max_seq_length, base.pooling,
+                                           base.input_names, threads=threads)
+    got = enc.encode(texts, batch_size=7, show_progress=True)
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
+    with ThreadPoolExecutor(3) as pool:  # concurrent bulk calls share the workers without mixing rows
+        outs = list(pool.map(lambda k: enc.encode(texts[k::3], batch_size=5), range(3)))
+    for k, out in enumerate(outs):
+        assert np.abs(out - want[k::3]).max() < 1e-5
+
+
+@pytest.mark.parametrize("parent_bulk", [True, False])
+def test_forked_child_embeds_instead_of_hanging(cache_dir, parent_bulk):
+    """gunicorn --preload / multiprocessing fork: the child gets its own workers (and its own
+    single-threaded session when the parent never needed one)."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    emb = SentenceTransformerEmbedder(None, backend="onnx")
+    texts = [f"query number {i} about the weather in town {i % 7}" for i in range(70)]
+    want = SentenceTransformerEmbedder(None, backend="torch").embed(texts)
+    if parent_bulk:
+        emb.embed(texts)  # the parent starts its worker pool before the fork
+    emb.embed(texts[:1])
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_embed_in_child, args=(emb, texts, queue))
+    child.start()
+    try:
+        bulk, single = queue.get(timeout=120)  # read before join: a child with queued data waits for it
+    except Exception:  # noqa: BLE001 - queue.Empty: nothing came back
+        pytest.fail("the forked child hung embedding")
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert np.abs(bulk - want).max() < 1e-5 and np.abs(single - want[3]).max() < 1e-5
+
+
+def _embed_in_child(emb, texts, queue):
+    queue.put((emb.embed(texts), emb.embed([texts[3]])[0]))

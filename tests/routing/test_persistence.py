@@ -168,7 +168,7 @@ class _OtherEmbedder:
     def __init__(self, dimension: int, fingerprint: str) -> None:
         self.name, self.dimension, self.fingerprint = "other", dimension, fingerprint
 
-    def embed(self, texts, *, batch_size=64, show_progress=False):
+    def embed(self, texts, *, batch_size=32, show_progress=False):
         return np.ones((len(texts), self.dimension), np.float32) / np.sqrt(self.dimension)
 
 

@@ -189,7 +189,7 @@ def _synthetic_router(n_adapters: int, seed: int) -> AriadneRouter:
     class _Fixed:
         name, dimension, fingerprint = "synthetic", 8, "synthetic-fp"
 
-        def embed(self, texts, *, batch_size=64, show_progress=False):  # never called: vectors are given
+        def embed(self, texts, *, batch_size=32, show_progress=False):  # never called: vectors are given
             raise AssertionError("should not embed")
 
     rng = np.random.default_rng(seed)
