@@ -37,21 +37,18 @@ Embed = Callable[[list[str], int], np.ndarray]
 
 
 def one_session(enc, sort_by: str) -> Embed:
-    """Batches through the encoder's multi-threaded session one after another (the usual wrapper loop)."""
+    """Batches through the encoder's multi-threaded session one after another (the usual wrapper loop):
+    each ``encode`` call below gets one batch, which the encoder runs on that session."""
     def embed(texts: list[str], batch_size: int) -> np.ndarray:
-        ids = enc.tokenizer(texts, truncation=True, max_length=enc.max_seq_length)["input_ids"]
-        key = [len(i) for i in ids] if sort_by == "tokens" else [len(t) for t in texts]
+        if sort_by == "tokens":
+            key = [len(i) for i in enc.tokenizer(texts, truncation=True, max_length=enc.max_seq_length)["input_ids"]]
+        else:
+            key = [len(t) for t in texts]
         order = np.argsort([-k for k in key], kind="stable")
         out = np.empty((len(texts), 384), dtype=np.float32)
         for s in range(0, len(texts), batch_size):
             rows = order[s:s + batch_size]
-            t = enc.tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=enc.max_seq_length,
-                              return_tensors="np")
-            feeds = {k: np.asarray(t[k], dtype=np.int64) for k in enc.input_names}
-            hidden = enc.session.run(None, feeds)[0]
-            m = feeds["attention_mask"][..., None].astype(np.float32)
-            v = (hidden * m).sum(axis=1) / m.sum(axis=1)
-            out[rows] = v / np.linalg.norm(v, axis=1, keepdims=True)
+            out[rows] = enc.encode([texts[i] for i in rows], batch_size=len(rows))
         return out
     return embed
 

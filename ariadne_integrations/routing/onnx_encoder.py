@@ -16,7 +16,7 @@ import re
 import tempfile
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -152,37 +152,21 @@ class OnnxSentenceEncoder:
         """Unit-norm float32 rows in input order."""
         self._after_fork()
         tokens = self._tokenize(list(texts))
-        lengths = np.fromiter(map(len, tokens["input_ids"]), dtype=np.int64, count=len(texts))
-        order = np.argsort(-lengths, kind="stable")
+        order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")  # longest first
         chunks = [order[s:s + batch_size] for s in range(0, len(texts), batch_size)]
-        out: np.ndarray | None = None
-        progress = None
+        if len(chunks) == 1 or self.threads == 1:
+            session, run_all = self.session, map
+        else:
+            session, pool = self._bulk_runner()
+            run_all = pool.map
+        results = run_all(lambda rows: self._run(session, *self._feeds(tokens, rows)), chunks)
         if show_progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(chunks), desc="embedding", unit="batch")
-
-        def store(rows: np.ndarray, vecs: np.ndarray) -> None:
-            nonlocal out
-            if out is None:
-                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-            out[rows] = vecs
-            if progress is not None:
-                progress.update(1)
-
-        try:
-            if len(chunks) == 1 or self.threads == 1:
-                for rows in chunks:
-                    store(rows, self._run(self.session, *self._feeds(tokens, rows)))
-            else:
-                session, pool = self._bulk_runner()
-                futures = {pool.submit(self._run, session, *self._feeds(tokens, rows)): i for i, rows in enumerate(chunks)}
-                for fut in as_completed(futures):
-                    store(chunks[futures[fut]], fut.result())
-        finally:
-            if progress is not None:
-                progress.close()
-        assert out is not None
+            results = tqdm(results, total=len(chunks), desc="embedding", unit="batch")
+        sorted_vecs = np.concatenate(list(results))
+        out = np.empty_like(sorted_vecs)
+        out[order] = sorted_vecs
         return out
 
 
