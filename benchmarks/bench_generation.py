@@ -41,8 +41,7 @@ def adapters_and_prompts(tmp: Path) -> tuple[dict[str, Path], list[str], list[st
             return paths, prompts, names
     except Exception as exc:  # demo pool missing: fall back to random adapters
         print(f"(demo pool unavailable: {exc}; using random LoRA adapters)")
-    sys.path.insert(0, str(ROOT / "tests" / "runtime"))
-    from lora_factory import make_random_lora  # type: ignore
+    from ariadne_integrations.testing import make_random_lora
 
     paths = {f"lora{i}": make_random_lora(tmp / f"lora{i}", seed=i) for i in range(4)}
     base = ["Summarise: the meeting moved to Tuesday.", "Translate to French: good morning.",

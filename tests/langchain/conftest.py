@@ -2,34 +2,34 @@
 
 - ``routing_index``: a real routing index (real MiniLM embedder) over the packaged demo data, with no
   adapter folders: for wiring tests with :class:`FakeBackend`.
-- ``real_index``: the packaged demo index with its trained LoRA adapters when it exists, else a tiny
-  index whose adapters are random-init LoRA adapters on the embedded backbone (built once per session).
+- ``real_index``: the packaged demo index with its trained LoRA adapters.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-from lc_helpers import DEMO_DATA, TASKS, FakeBackend, build_random_lora_index, demo_rows
+from ariadne_integrations.demo import DEMO_TASKS as TASKS
+from ariadne_integrations.demo import demo_data_path
+from ariadne_integrations.routing.data import read_jsonl
+from ariadne_integrations.testing import FakeBackend
+
 
 @pytest.fixture(scope="session")
 def held_out() -> dict[str, list[str]]:
     """Held-out demo inputs per task (the router never saw them)."""
     out: dict[str, list[str]] = {t: [] for t in TASKS}
-    for r in demo_rows("test"):
-        out[r["task"]].append(r["input"])
+    for text, task in read_jsonl(demo_data_path(split="test")):
+        out[task].append(text)
     return out
-
-
 
 
 @pytest.fixture(scope="session")
 def routing_router():
     from ariadne_integrations.routing.router import AriadneRouter
 
-    return AriadneRouter.from_jsonl(DEMO_DATA / "all_train.jsonl", text_field="input", label_field="task")
+    return AriadneRouter.from_jsonl(demo_data_path(), text_field="input", label_field="task")
 
 
 @pytest.fixture(scope="session")
@@ -41,29 +41,14 @@ def routing_index(routing_router, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fake_backend() -> FakeBackend:
-    return FakeBackend()
+    return FakeBackend(TASKS)
 
 
 # --------------------------------------------------------------------------- real models
-def _runtime_available() -> bool:
-    return importlib.util.find_spec("ariadne_integrations.runtime.adapters") is not None
-
-
-def _demo_index() -> Path | None:
-    try:
-        from ariadne_integrations.demo import demo_adapter_paths, demo_index_path
-
-        demo_adapter_paths()
-        return demo_index_path()
-    except (ImportError, FileNotFoundError):
-        return None
-
-
 @pytest.fixture(scope="session")
-def real_index(tmp_path_factory) -> Path:
-    if not _runtime_available():
-        pytest.skip("the adapter runtime (ariadne_integrations.runtime.adapters) is not available yet")
-    demo = _demo_index()
-    if demo is not None:
-        return demo
-    return build_random_lora_index(tmp_path_factory.mktemp("lora_pool"))
+def real_index() -> Path:
+    """The packaged demo index with its trained LoRA adapters."""
+    from ariadne_integrations.demo import demo_adapter_paths, demo_index_path
+
+    demo_adapter_paths()  # fails loudly if an adapter folder is missing
+    return demo_index_path()

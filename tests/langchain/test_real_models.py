@@ -14,7 +14,7 @@ from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.routed import BASE
 
-from lc_helpers import TASKS
+from ariadne_integrations.demo import DEMO_TASKS as TASKS
 
 pytestmark = pytest.mark.slow
 N_TOK = 8

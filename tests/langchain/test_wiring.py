@@ -17,7 +17,8 @@ from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, U
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.routed import BASE, RoutedGenerator
 
-from lc_helpers import TASKS, FakeBackend
+from ariadne_integrations.demo import DEMO_TASKS as TASKS
+from ariadne_integrations.testing import FakeBackend
 
 
 def mixed_queries(held_out, n_per_task=2):
@@ -83,7 +84,7 @@ def test_abstained_prompts_go_to_the_bare_backbone(routing_router, fake_backend,
 
 
 def test_routed_adapter_missing_from_backend_is_a_clear_error(routing_router, held_out):
-    gen = RoutedGenerator(routing_router, FakeBackend(adapters=["sentiment"]))
+    gen = RoutedGenerator(routing_router, FakeBackend(["sentiment"]))
     with pytest.raises(UnknownAdapterError, match="backend has no such adapter"):
         gen.generate([held_out["sql"][0]], None)
 
@@ -156,7 +157,7 @@ def test_llm_bad_inputs_raise_typed_errors(routing_index, fake_backend, tmp_path
 
 
 def test_llm_return_exceptions_isolates_the_bad_prompt(routing_index, held_out):
-    backend = FakeBackend(fail_on="EXPLODE")
+    backend = FakeBackend(TASKS, fail_on="EXPLODE")
     llm = AriadneLLM(index=routing_index, backend=backend)
     good = held_out["sql"][0]
     outs = llm.batch([good, "", 3, "EXPLODE now please", held_out["sentiment"][0]], return_exceptions=True)

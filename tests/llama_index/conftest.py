@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from embedder_doubles import CountingEmbedder  # noqa: E402
+from ariadne_integrations.testing import CountingEmbedder
 
 
 # Three tools; examples are what users of each tool ask, HELD_OUT are new queries for the tests.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from embedder_doubles import CachingEmbedder
+from ariadne_integrations.testing import CachingEmbedder
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ def embedder() -> CachingEmbedder:
     return CachingEmbedder()
 
 
-from routing_toy_data import TOY  # noqa: E402
+from tests.routing.toy_data import TOY
 
 
 @pytest.fixture(scope="session")

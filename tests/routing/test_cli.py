@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ariadne_integrations import cli_routing  # noqa: F401  (registers the commands)
 from ariadne_integrations.cli import app
 
-from routing_toy_data import TOY  # noqa: E402
+from tests.routing.toy_data import TOY
 
 runner = CliRunner()
 

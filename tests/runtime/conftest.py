@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ariadne_integrations.testing import make_random_lora
 
-from lora_factory import make_random_lora  # noqa: E402,F401
+
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
-from lora_factory import make_random_lora
+from ariadne_integrations.testing import make_random_lora
 
 PROMPTS = ["Reply with one word: hello", "Summarise: the meeting moved to Tuesday.", "2 + 2 =", "Say hi", "Name a fruit"]
 
