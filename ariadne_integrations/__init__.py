@@ -5,8 +5,9 @@ torch, transformers, LangChain or LlamaIndex until they are used.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ariadne_integrations._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -19,14 +20,22 @@ _LAZY: dict[str, str] = {
     "default_embedder": "ariadne_integrations.routing.embedders",
     "load_embedder": "ariadne_integrations.routing.embedders",
     "evaluate_router": "ariadne_integrations.routing.evaluate",
+    "EvalReport": "ariadne_integrations.routing.evaluate",
     "read_jsonl": "ariadne_integrations.routing.data",
-    # runtime
+    # runtime and its extension points
     "AdapterRuntime": "ariadne_integrations.runtime.adapters",
+    "GenerationBackend": "ariadne_integrations.runtime.generation",
     "GenerationConfig": "ariadne_integrations.runtime.generation",
     "GenerationResult": "ariadne_integrations.runtime.generation",
+    "StreamChunk": "ariadne_integrations.runtime.generation",
+    "OpenAICompatibleBackend": "ariadne_integrations.runtime.openai_backend",
     "load_backbone": "ariadne_integrations.runtime.backbone",
     "train_lora": "ariadne_integrations.runtime.training",
-    "RoutedGenerator": "ariadne_integrations.routed",
+    # the framework-neutral core
+    "RoutedGenerator": "ariadne_integrations.core.generator",
+    "RoutedResult": "ariadne_integrations.core.generator",
+    "RoutedStream": "ariadne_integrations.core.generator",
+    "RoutedModelOptions": "ariadne_integrations.core.options",
     # demo
     "demo_index_path": "ariadne_integrations.demo",
 }
@@ -40,14 +49,7 @@ for _name in _ERRORS:
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ariadne_integrations' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, _dir = lazy_exports(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:
@@ -55,5 +57,38 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ariadne_integrations.errors import *  # noqa: F401,F403
-    from ariadne_integrations.routing.router import AriadneRouter, RouteDecision  # noqa: F401
+    from ariadne_integrations.core.generator import RoutedGenerator, RoutedResult, RoutedStream
+    from ariadne_integrations.core.options import RoutedModelOptions
+    from ariadne_integrations.demo import demo_index_path
+    from ariadne_integrations.errors import (
+        AdapterLoadError,
+        AriadneError,
+        BackboneLoadError,
+        DataFormatError,
+        DuplicateAdapterError,
+        EmbedderMismatchError,
+        IndexFormatError,
+        IndexNotFoundError,
+        InvalidInputError,
+        UnknownAdapterError,
+    )
+    from ariadne_integrations.routing.data import read_jsonl
+    from ariadne_integrations.routing.decision import RouteDecision
+    from ariadne_integrations.routing.embedders import (
+        Embedder,
+        SentenceTransformerEmbedder,
+        default_embedder,
+        load_embedder,
+    )
+    from ariadne_integrations.routing.evaluate import EvalReport, evaluate_router
+    from ariadne_integrations.routing.router import AriadneRouter
+    from ariadne_integrations.runtime.adapters import AdapterRuntime
+    from ariadne_integrations.runtime.backbone import load_backbone
+    from ariadne_integrations.runtime.generation import (
+        GenerationBackend,
+        GenerationConfig,
+        GenerationResult,
+        StreamChunk,
+    )
+    from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend
+    from ariadne_integrations.runtime.training import train_lora

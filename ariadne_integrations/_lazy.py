@@ -6,7 +6,11 @@ from typing import Any, Callable, Mapping
 
 
 def lazy_exports(
-    package: str, names: Mapping[str, str], requirement_prefix: str, install_hint: str, namespace: dict[str, Any]
+    package: str,
+    names: Mapping[str, str],
+    namespace: dict[str, Any],
+    requirement_prefix: str | None = None,
+    install_hint: str = "",
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """(``__getattr__``, ``__dir__``) for ``package``: each name imports its module on first access.
 
@@ -22,7 +26,7 @@ def lazy_exports(
         try:
             value = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(requirement_prefix):
+            if requirement_prefix and exc.name and exc.name.startswith(requirement_prefix):
                 raise ImportError(install_hint) from exc
             raise
         namespace[name] = value

@@ -22,9 +22,8 @@ __all__ = sorted(_LAZY)
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, _LAZY, "langchain_core",
+    __name__, _LAZY, globals(), "langchain_core",
     "the LangChain integration needs langchain-core: pip install 'ariadne-integrations[langchain]'",
-    globals(),
 )
 
 

@@ -14,32 +14,16 @@ from typing import Any, AsyncIterator, Callable, Iterator, Literal, Sequence
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    ChatMessage,
-    HumanMessage,
-    SystemMessage,
-)
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ChatMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
+from ariadne_integrations.core.async_bridge import aiter_in_thread
+from ariadne_integrations.core.prompts import chat_message, check_route_text, route_text_of, validate_prompt
 from ariadne_integrations.errors import InvalidInputError
-from ariadne_integrations.langchain._common import (
-    DEFAULT_BACKBONE_NAME,
-    aiter_in_thread,
-    make_config,
-    per_call_adapter,
-    result_info,
-    served_model_name,
-    stream_info,
-    validate_common,
-)
-from ariadne_integrations.langchain._params import RoutedModelParams
-from ariadne_integrations.routed import validate_prompt
+from ariadne_integrations.langchain._base import AriadneLangChainBase, served_model_name
 
 __all__ = ["ChatAriadne", "to_chat_messages", "routing_text"]
 
@@ -50,55 +34,28 @@ logger = logging.getLogger(__name__)
 _PREFETCH: contextvars.ContextVar[dict[Any, list[Any]] | None] = contextvars.ContextVar("ariadne_chat_prefetch", default=None)
 
 RouteOn = Literal["last_human", "all_human", "all"]
-_ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant", "system": "system"}
-
-
-def _text(message: BaseMessage) -> str:
-    return str(message.text)
+_ROUTE_ON = {"last_human": "last_user", "all_human": "all_user", "all": "all"}
 
 
 def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
-    """LangChain messages -> ``[{"role", "content"}]`` for the backbone's chat template.
-
-    Tool / function results become user turns (SmolLM2-class templates have no tool role).
-    """
+    """LangChain messages -> ``[{"role", "content"}]`` for the backbone's chat template (core conversion)."""
     out: list[dict[str, str]] = []
     for i, m in enumerate(messages):
         if not isinstance(m, BaseMessage):
             raise InvalidInputError(f"messages[{i}] is a {type(m).__name__}, not a LangChain message")
-        if isinstance(m, SystemMessage):
-            role = "system"
-        elif isinstance(m, HumanMessage):
-            role = "user"
-        elif isinstance(m, AIMessage):
-            role = "assistant"
-        elif isinstance(m, ChatMessage):
-            role = _ROLES.get(m.role, "user")
-        else:  # ToolMessage, FunctionMessage, ...
-            role = "user"
-        content = _text(m)
-        if m.type in ("tool", "function"):
-            content = f"Result of {getattr(m, 'name', None) or 'the tool'}: {content}"
-        out.append({"role": role, "content": content})
+        role = m.role if isinstance(m, ChatMessage) else m.type
+        out.append(chat_message(role, str(m.text), getattr(m, "name", None)))
     return out
 
 
 def routing_text(messages: Sequence[BaseMessage], route_on: RouteOn | Callable[[list[BaseMessage]], str]) -> str:
     """The text a conversation is routed on."""
     if callable(route_on):
-        text = route_on(list(messages))
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInputError(f"route_on returned {text!r}; it must return non-empty text")
-        return text
-    humans = [_text(m) for m in messages if isinstance(m, HumanMessage) and _text(m).strip()]
-    if route_on == "last_human" and humans:
-        return humans[-1]
-    if route_on == "all_human" and humans:
-        return "\n".join(humans)
-    return "\n".join(t for m in messages if (t := _text(m)).strip())
+        return check_route_text(route_on(list(messages)), "route_on")
+    return route_text_of(to_chat_messages(messages), on=_ROUTE_ON[route_on])
 
 
-class ChatAriadne(RoutedModelParams, BaseChatModel):
+class ChatAriadne(AriadneLangChainBase, BaseChatModel):
     """Routed chat model: each conversation goes to the LoRA adapter its request routes to.
 
     ``ChatAriadne(index=path)`` is enough (nothing loads until the first call). ``model=``
@@ -113,13 +70,12 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
     route_on: Any = "last_human"
     """``"last_human"`` (default), ``"all_human"``, ``"all"``, or a callable ``list[BaseMessage] -> str``."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        validate_common(self)
-        if not (callable(self.route_on) or self.route_on in ("last_human", "all_human", "all")):
-            raise InvalidInputError(
-                f"route_on must be 'last_human', 'all_human', 'all' or a callable, got {self.route_on!r}"
-            )
+    @field_validator("route_on")
+    @classmethod
+    def _check_route_on(cls, v: Any) -> Any:
+        if not (callable(v) or v in _ROUTE_ON):
+            raise InvalidInputError(f"route_on must be 'last_human', 'all_human', 'all' or a callable, got {v!r}")
+        return v
 
     @classmethod
     def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "ChatAriadne":
@@ -128,7 +84,7 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
     @property
     def model_name(self) -> str:
         """The backbone's name (without loading it)."""
-        return self.backbone or DEFAULT_BACKBONE_NAME
+        return self.backbone_name
 
     @property
     def _llm_type(self) -> str:
@@ -136,28 +92,11 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "backbone": self.model_name,
-            "base_url": self.base_url,
-            "adapter": self.adapter,
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "route_on": self.route_on if isinstance(self.route_on, str) else "callable",
-        }
+        return {**self._identifying(), "route_on": self.route_on if isinstance(self.route_on, str) else "callable"}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        params = super()._get_ls_params(stop=stop, **kwargs)
-        params["ls_provider"] = "ariadne"
+        params = self._ls_common(super()._get_ls_params(stop=stop, **kwargs), stop, kwargs)
         params["ls_model_type"] = "chat"
-        model = kwargs.get("model")
-        params["ls_model_name"] = model if isinstance(model, str) else self.model_name
-        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
-        params["ls_max_tokens"] = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
-        stops = stop if stop is not None else self.stop
-        if stops:
-            params["ls_stop"] = list(stops)
         return params
 
     # ------------------------------------------------------------------ generation
@@ -166,9 +105,7 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
         if not messages:
             raise InvalidInputError("messages is empty: give at least one message")
         chat = validate_prompt(to_chat_messages(messages))
-        kwargs = dict(kwargs)
-        adapter = per_call_adapter(gen, kwargs)
-        config = make_config(self, stop, kwargs)
+        adapter, config = self._call_settings(stop, kwargs)
         return gen, chat, routing_text(messages, self.route_on), adapter, config
 
     @staticmethod
@@ -189,15 +126,13 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
             r = waiting.pop()
         else:
             (r,) = gen.generate([chat], config, route_texts=[route_text], adapter=adapter)
-        info = result_info(r)
-        usage = UsageMetadata(
-            input_tokens=r.result.prompt_tokens,
-            output_tokens=r.result.completion_tokens,
-            total_tokens=r.result.total_tokens,
-        )
-        meta = {"model_name": served_model_name(gen.model_name, r.result.adapter), "model_provider": "ariadne", **info}
-        message = AIMessage(content=r.result.text, usage_metadata=usage, response_metadata=meta)
-        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": info["finish_reason"]})])
+        meta = self._response_metadata(gen.model_name, r.metadata())
+        message = AIMessage(content=r.text, usage_metadata=_usage(meta), response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": meta["finish_reason"]})])
+
+    @staticmethod
+    def _response_metadata(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
+        return {"model_name": served_model_name(backbone, info["adapter"]), "model_provider": "ariadne", **info}
 
     async def _agenerate(
         self,
@@ -211,20 +146,14 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
 
     def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
         gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
-        decision, chunks = gen.stream(chat, config, route_text=route_text, adapter=adapter)
-        forced = gen.is_forced(adapter)
-        for c in chunks:
+        stream = gen.stream(chat, config, route_text=route_text, adapter=adapter)
+        for c in stream:
             if c.final:
-                info = stream_info(decision, forced, c)
-                usage = UsageMetadata(
-                    input_tokens=info["prompt_tokens"],
-                    output_tokens=info["completion_tokens"],
-                    total_tokens=info["prompt_tokens"] + info["completion_tokens"],
-                )
-                meta = {"model_name": served_model_name(gen.model_name, decision.adapter), "model_provider": "ariadne", **info}
+                meta = self._response_metadata(gen.model_name, stream.metadata())
                 yield ChatGenerationChunk(
-                    message=AIMessageChunk(content=c.text, chunk_position="last", usage_metadata=usage, response_metadata=meta),
-                    generation_info={"finish_reason": info["finish_reason"]},
+                    message=AIMessageChunk(content=c.text, chunk_position="last", usage_metadata=_usage(meta),
+                                           response_metadata=meta),
+                    generation_info={"finish_reason": meta["finish_reason"]},
                 )
                 return
             if c.text:
@@ -319,3 +248,8 @@ class ChatAriadne(RoutedModelParams, BaseChatModel):
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         finally:
             _PREFETCH.reset(token)
+
+
+def _usage(meta: dict[str, Any]) -> UsageMetadata:
+    return UsageMetadata(input_tokens=meta["prompt_tokens"], output_tokens=meta["completion_tokens"],
+                         total_tokens=meta["total_tokens"])

@@ -8,32 +8,24 @@ answered.
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.llms import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
+from pydantic import field_validator
 
+from ariadne_integrations.core.async_bridge import aiter_in_thread
+from ariadne_integrations.core.prompts import check_route_text, validate_prompt
 from ariadne_integrations.errors import InvalidInputError
-from ariadne_integrations.langchain._common import (
-    DEFAULT_BACKBONE_NAME,
-    aiter_in_thread,
-    make_config,
-    per_call_adapter,
-    result_info,
-    stream_info,
-    token_usage,
-    validate_common,
-)
-from ariadne_integrations.langchain._params import RoutedModelParams
-from ariadne_integrations.routed import validate_prompt
+from ariadne_integrations.langchain._base import AriadneLangChainBase, token_usage
 
 __all__ = ["AriadneLLM"]
 
 
-class AriadneLLM(RoutedModelParams, BaseLLM):
+class AriadneLLM(AriadneLangChainBase, BaseLLM):
     """Routed text completion on one backbone with many LoRA adapters.
 
     Construct from keyword arguments alone (nothing loads until the first call)::
@@ -43,21 +35,18 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
         llm = AriadneLLM(index="index_dir", base_url="http://127.0.0.1:8000/v1")  # vLLM / LoRAX server
 
     Per call, ``adapter=`` (or ``model=``) forces an adapter, and ``max_new_tokens``,
-    ``temperature``, ``top_p``, ``top_k``, ``seed`` override the defaults.
+    ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override the defaults.
     """
 
-    adapter: str | None = None
-    """Force this adapter for every call (``"__base__"`` = bare backbone); None = route each prompt."""
-    chat_template: bool = True
-    """Wrap each prompt as a user message and apply the backbone's chat template."""
     route_on: Any = "prompt"
     """What is routed: ``"prompt"`` (the whole prompt) or a callable ``str -> str`` (e.g. extract the question)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        validate_common(self)
-        if self.route_on != "prompt" and not callable(self.route_on):
-            raise InvalidInputError(f"route_on must be 'prompt' or a callable str -> str, got {self.route_on!r}")
+    @field_validator("route_on")
+    @classmethod
+    def _check_route_on(cls, v: Any) -> Any:
+        if v != "prompt" and not callable(v):
+            raise InvalidInputError(f"route_on must be 'prompt' or a callable str -> str, got {v!r}")
+        return v
 
     @classmethod
     def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "AriadneLLM":
@@ -70,31 +59,15 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "backbone": self.backbone or DEFAULT_BACKBONE_NAME,
-            "base_url": self.base_url,
-            "adapter": self.adapter,
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-        }
+        return self._identifying()
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        params = super()._get_ls_params(stop=stop, **kwargs)
-        params["ls_provider"] = "ariadne"
-        params["ls_model_name"] = kwargs.get("model") if isinstance(kwargs.get("model"), str) else (self.backbone or DEFAULT_BACKBONE_NAME)
-        params["ls_max_tokens"] = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
-        return params
+        return self._ls_common(super()._get_ls_params(stop=stop, **kwargs), stop, kwargs)
 
     def _route_texts(self, prompts: list[str]) -> list[str] | None:
         if self.route_on == "prompt":
             return None
-        texts = [self.route_on(p) for p in prompts]
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise InvalidInputError(f"route_on returned {t!r} for prompts[{i}]; it must return non-empty text")
-        return texts
+        return [check_route_text(self.route_on(p), f"route_on for prompts[{i}]") for i, p in enumerate(prompts)]
 
     # ------------------------------------------------------------------ generation
     def _generate(
@@ -108,14 +81,11 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
         gen = self.generator
         for i, p in enumerate(prompts):
             validate_prompt(p, i)
-        adapter = per_call_adapter(gen, kwargs)
-        config = make_config(self, stop, kwargs)
+        adapter, config = self._call_settings(stop, kwargs)
         routed = gen.generate(prompts, config, route_texts=self._route_texts(prompts), adapter=adapter)
-        generations = [[Generation(text=r.result.text, generation_info=result_info(r))] for r in routed]
-        return LLMResult(
-            generations=generations,
-            llm_output={"token_usage": token_usage([r.result for r in routed]), "model_name": gen.model_name},
-        )
+        generations = [[Generation(text=r.text, generation_info=r.metadata())] for r in routed]
+        return LLMResult(generations=generations,
+                         llm_output={"token_usage": token_usage(routed), "model_name": gen.model_name})
 
     async def _agenerate(
         self,
@@ -156,15 +126,12 @@ class AriadneLLM(RoutedModelParams, BaseLLM):
     def _chunks(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[GenerationChunk]:
         gen = self.generator
         validate_prompt(prompt)
-        kwargs = dict(kwargs)
-        adapter = per_call_adapter(gen, kwargs)
-        config = make_config(self, stop, kwargs)
+        adapter, config = self._call_settings(stop, kwargs)
         texts = self._route_texts([prompt])
-        decision, chunks = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
-        forced = gen.is_forced(adapter)
-        for c in chunks:
+        stream = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
+        for c in stream:
             if c.final:
-                yield GenerationChunk(text=c.text, generation_info=stream_info(decision, forced, c))
+                yield GenerationChunk(text=c.text, generation_info=stream.metadata())
                 return
             if c.text:
                 yield GenerationChunk(text=c.text)
@@ -257,5 +224,3 @@ def _failed_together(results: list[Any]) -> bool:
     """BaseLLM.batch reports one failure of the whole call as the same exception for every input."""
     return bool(results) and isinstance(results[0], BaseException) and all(r is results[0] for r in results)
 
-
-RouteOn = Callable[[str], str]

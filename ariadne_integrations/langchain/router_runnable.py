@@ -71,7 +71,7 @@ class AriadneRouterRunnable(RunnableSerializable[Any, RouteDecision]):
         if self.index is None and self.router is None:
             raise InvalidInputError("give an AriadneRouter or index=<routing index folder>")
         if self.index is not None:
-            from ariadne_integrations.routed import check_index
+            from ariadne_integrations.core.shared import check_index
 
             check_index(self.index)
 
@@ -86,7 +86,7 @@ class AriadneRouterRunnable(RunnableSerializable[Any, RouteDecision]):
         if self.router is not None:
             return self.router
         if self._router is None:
-            from ariadne_integrations.routed import cached_router
+            from ariadne_integrations.core.shared import cached_router
 
             self._router = cached_router(self.index)  # type: ignore[arg-type]
         return self._router

@@ -23,9 +23,8 @@ __all__ = sorted(_LAZY)
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, _LAZY, "llama_index",
+    __name__, _LAZY, globals(), "llama_index",
     "the LlamaIndex integration needs llama-index-core: pip install 'ariadne-integrations[llamaindex]'",
-    globals(),
 )
 
 

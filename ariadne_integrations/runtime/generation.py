@@ -5,7 +5,7 @@ move from the in-process runtime to an OpenAI-compatible multi-LoRA server witho
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterator, Protocol, Sequence, Union, runtime_checkable
 
 from ariadne_integrations.errors import InvalidInputError
@@ -44,6 +44,28 @@ class GenerationConfig:
     @property
     def do_sample(self) -> bool:
         return self.temperature > 0
+
+    def override(self, **changes: Any) -> "GenerationConfig":
+        """A copy with ``changes`` applied; an unknown setting is an error that lists the known ones.
+
+        ``max_tokens`` (the OpenAI spelling) is accepted for ``max_new_tokens``; ``None`` values are
+        ignored, so callers can pass optional per-call settings through unchanged.
+        """
+        if "max_tokens" in changes:
+            alias = changes.pop("max_tokens")
+            if changes.get("max_new_tokens") is None:
+                changes["max_new_tokens"] = alias
+        known = {f.name for f in fields(self)}
+        unknown = sorted(k for k in changes if k not in known)
+        if unknown:
+            raise InvalidInputError(
+                f"unsupported generation setting(s) {unknown}; supported: {sorted(known | {'max_tokens'})}"
+            )
+        updates = {k: v for k, v in changes.items() if v is not None}
+        if "stop" in updates:
+            stop = updates["stop"]
+            updates["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
+        return replace(self, **updates) if updates else self
 
 
 @dataclass

@@ -12,7 +12,7 @@ from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
-from ariadne_integrations.routed import BASE
+from ariadne_integrations.constants import BASE_ADAPTER as BASE
 
 from ariadne_integrations.demo import DEMO_TASKS as TASKS
 

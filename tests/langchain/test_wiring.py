@@ -15,7 +15,8 @@ from langchain_core.prompts import PromptTemplate
 
 from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
-from ariadne_integrations.routed import BASE, RoutedGenerator
+from ariadne_integrations.constants import BASE_ADAPTER as BASE
+from ariadne_integrations.core.generator import RoutedGenerator
 
 from ariadne_integrations.demo import DEMO_TASKS as TASKS
 from ariadne_integrations.testing import FakeBackend
@@ -44,7 +45,7 @@ def test_routed_generator_routes_once_and_generates_one_mixed_batch(routing_rout
 
 
 def test_from_index_is_lazy_and_shares_loaded_objects(routing_index, fake_backend, monkeypatch):
-    import ariadne_integrations.routed as routed
+    import ariadne_integrations.core.shared as routed
 
     routed.clear_caches()
     loads = []
@@ -151,8 +152,10 @@ def test_llm_bad_inputs_raise_typed_errors(routing_index, fake_backend, tmp_path
         llm.invoke("hello", stop=[""])
     with pytest.raises(InvalidInputError, match="unsupported call argument"):
         llm.invoke("hello", bogus=1)
-    with pytest.raises(InvalidInputError, match="index="):
-        AriadneLLM()
+    bare = AriadneLLM()  # no index: the bare backbone answers; nothing loads yet
+    assert bare.generator.router is None and bare.generator.adapters == [] and not bare.generator.loaded
+    with pytest.raises(UnknownAdapterError, match="index="):
+        AriadneLLM(adapter="sql")
     assert fake_backend.calls == [], "no failed call may reach the backend"
 
 

@@ -12,7 +12,7 @@ pytest.importorskip("peft")
 pytest.importorskip("ariadne_integrations.runtime.adapters", reason="the adapter runtime is not in this checkout")
 
 from ariadne_integrations.llama_index import AriadneLlamaLLM, AriadneSelector  # noqa: E402
-from ariadne_integrations.routed import BASE  # noqa: E402
+from ariadne_integrations.constants import BASE_ADAPTER as BASE  # noqa: E402
 
 SENTIMENT_Q = "Classify the sentiment: What a wonderful desk lamp! I love it. 5/5."
 SQL_Q = "Translate to SQL: show products with a price below 40"

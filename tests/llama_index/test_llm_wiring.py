@@ -11,7 +11,8 @@ from llama_index.core.llms import CustomLLM
 
 from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.llama_index import AriadneLlamaLLM, query_from_prompt
-from ariadne_integrations.routed import BASE, RoutedGenerator
+from ariadne_integrations.constants import BASE_ADAPTER as BASE
+from ariadne_integrations.core.generator import RoutedGenerator
 from ariadne_integrations.runtime.generation import GenerationResult, StreamChunk
 
 

@@ -1,13 +1,13 @@
 """Router + generation backend: route a whole batch once, then generate it in one mixed-adapter call.
 
-Why this module exists: the LangChain and LlamaIndex wrappers must not each re-implement "route,
-then pick the adapter, then generate". :class:`RoutedGenerator` does it once, for any
-:class:`~ariadne_integrations.runtime.generation.GenerationBackend` (the in-process
-``AdapterRuntime`` or an OpenAI-compatible multi-LoRA server).
+Why: the LangChain and LlamaIndex wrappers must not each re-implement "route, pick the adapter,
+generate, report what answered". :class:`RoutedGenerator` does it once, for any
+:class:`~ariadne_integrations.runtime.generation.GenerationBackend` (the in-process ``AdapterRuntime``
+or an OpenAI-compatible multi-LoRA server), and :meth:`RoutedResult.metadata` is the one place the
+routing metadata of an answer is spelled.
 
-Everything heavy is lazy and shared: :meth:`RoutedGenerator.from_index` only checks the index
-folder; the router (embedder) and the runtime (backbone) load on first use and are cached
-process-wide per index path and backbone, so constructing many wrappers costs nothing.
+Everything heavy is lazy: :meth:`RoutedGenerator.from_index` only reads ``index.json``; the router
+(embedder) and the runtime (backbone) load on first use and are shared process-wide (:mod:`.shared`).
 """
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from ariadne_integrations.constants import BASE_ADAPTER
+from ariadne_integrations.core.prompts import route_text_of, validate_prompt
+from ariadne_integrations.core.shared import cached_router, cached_runtime, check_index
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.routing.decision import RouteDecision
 from ariadne_integrations.runtime.generation import (
@@ -34,20 +37,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "BASE",
-    "RoutedGenerator",
-    "RoutedResult",
-    "forced_decision",
-    "validate_prompt",
-    "route_text_of",
-    "clear_caches",
-    "decision_fields",
-    "check_index",
-]
+__all__ = ["RoutedGenerator", "RoutedResult", "RoutedStream", "forced_decision", "routing_metadata"]
 
-BASE = "__base__"
-"""Adapter name that forces the bare backbone (no adapter, no routing); same spelling as peft's."""
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def routing_metadata(decision: RouteDecision, forced: bool = False) -> dict[str, Any]:
+    """Flat, JSON-friendly routing metadata: which adapter answered and how sure the router was."""
+    return {
+        "adapter": decision.adapter,
+        "score": _num(decision.score),
+        "margin": _num(decision.margin),
+        "abstained": bool(decision.abstained),
+        "best": decision.best,
+        "runner_up": decision.runner_up,
+        "forced": bool(forced),
+        "scores": {k: float(v) for k, v in decision.scores.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -66,39 +74,53 @@ class RoutedResult:
     def adapter(self) -> str | None:
         return self.result.adapter
 
+    def metadata(self) -> dict[str, Any]:
+        """Routing metadata plus finish reason and token counts (generation_info, response metadata,
+        ``additional_kwargs``: every wrapper reports exactly these keys)."""
+        r = self.result
+        return {
+            **routing_metadata(self.decision, self.forced),
+            "finish_reason": r.finish_reason or "stop",
+            "stop_sequence": r.stop_sequence,
+            "prompt_tokens": int(r.prompt_tokens or 0),
+            "completion_tokens": int(r.completion_tokens or 0),
+            "total_tokens": int(r.prompt_tokens or 0) + int(r.completion_tokens or 0),
+        }
 
-# --------------------------------------------------------------------------- validation helpers
-def validate_prompt(prompt: Any, index: int | None = None) -> Prompt:
-    """Check one prompt (a non-empty string, or a non-empty list of role/content dicts).
 
-    Exposed so that wrappers can validate each prompt of a batch on its own and report a failure
-    for that prompt only.
+@dataclass
+class RoutedStream:
+    """A streamed completion whose routing decision is known before the first chunk.
+
+    Iterate it for :class:`StreamChunk` s; the last chunk has ``final=True``; after it,
+    :attr:`result` holds the whole :class:`RoutedResult` (text, counts, metadata).
     """
-    where = "prompt" if index is None else f"prompts[{index}]"
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise InvalidInputError(f"{where} is empty or whitespace only; give the text to answer")
-        return prompt
-    if isinstance(prompt, (list, tuple)):
-        if not prompt:
-            raise InvalidInputError(f"{where} is an empty message list; give at least one message")
-        for j, m in enumerate(prompt):
-            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-                raise InvalidInputError(f"{where}[{j}] must be a dict with string 'role' and 'content', got {m!r:.80}")
-        if not any(m["content"].strip() for m in prompt):
-            raise InvalidInputError(f"{where}: every message is empty; give the text to answer")
-        return list(prompt)
-    raise InvalidInputError(f"{where} must be a string or a list of chat messages, got {type(prompt).__name__}")
 
+    decision: RouteDecision
+    forced: bool
+    chunks: Iterator[StreamChunk]
+    result: RoutedResult | None = field(default=None, init=False)
 
-def route_text_of(prompt: Prompt) -> str:
-    """The text a prompt is routed on: the string itself, or the last non-empty user message."""
-    if isinstance(prompt, str):
-        return prompt
-    users = [m["content"] for m in prompt if m.get("role") == "user" and m["content"].strip()]
-    if users:
-        return users[-1]
-    return "\n".join(m["content"] for m in prompt if m["content"].strip())
+    def __iter__(self) -> Iterator[StreamChunk]:
+        text: list[str] = []
+        for chunk in self.chunks:
+            text.append(chunk.text)
+            if chunk.final:
+                self.result = RoutedResult(self.decision, GenerationResult(
+                    text="".join(text), adapter=self.decision.adapter, prompt_tokens=int(chunk.prompt_tokens or 0),
+                    completion_tokens=int(chunk.completion_tokens or 0), finish_reason=chunk.finish_reason or "stop",
+                    stop_sequence=chunk.extra.get("stop_sequence") if chunk.extra else None,
+                ), self.forced)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+    def metadata(self) -> dict[str, Any]:
+        """The final metadata once the stream ended, else the routing metadata alone."""
+        return self.result.metadata() if self.result is not None else routing_metadata(self.decision, self.forced)
 
 
 def forced_decision(adapter: str | None) -> RouteDecision:
@@ -111,85 +133,6 @@ def _no_router_decision() -> RouteDecision:
     return RouteDecision(adapter=None, score=0.0, margin=0.0, scores={}, abstained=True, best=None, runner_up=None)
 
 
-# --------------------------------------------------------------------------- process-wide caches
-_LOCK = threading.Lock()
-_ROUTERS: dict[tuple[str, float], "AriadneRouter"] = {}
-_RUNTIMES: dict[tuple[str, str | None, int], GenerationBackend] = {}
-_KEY_LOCKS: dict[Any, threading.Lock] = {}
-
-
-def _key_lock(key: Any) -> threading.Lock:
-    with _LOCK:
-        return _KEY_LOCKS.setdefault(key, threading.Lock())
-
-
-def _index_key(index_dir: str | os.PathLike[str]) -> tuple[str, float]:
-    root = Path(index_dir).expanduser().resolve()
-    meta = root / "index.json"
-    try:
-        mtime = meta.stat().st_mtime
-    except OSError:
-        mtime = -1.0
-    return str(root), mtime
-
-
-def check_index(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Cheap check (index.json only) that ``index_dir`` is a routing index; returns its metadata.
-
-    Raises IndexNotFoundError / IndexFormatError with a message saying what to do.
-    """
-    from ariadne_integrations.routing.persistence import read_index_meta
-
-    return read_index_meta(Path(index_dir).expanduser())
-
-
-def cached_router(index_dir: str | os.PathLike[str]) -> "AriadneRouter":
-    """Load an index once per process (re-loaded when its index.json changes)."""
-    key = _index_key(index_dir)
-    router = _ROUTERS.get(key)
-    if router is not None:
-        return router
-    with _key_lock(("router", key)):
-        router = _ROUTERS.get(key)
-        if router is None:
-            from ariadne_integrations.routing.router import AriadneRouter
-
-            logger.info("loading routing index %s", key[0])
-            router = AriadneRouter.load(key[0])
-            _ROUTERS[key] = router
-    return router
-
-
-def cached_runtime(index_dir: str | os.PathLike[str], backbone: str | None, max_loaded_adapters: int) -> GenerationBackend:
-    """One AdapterRuntime per (index, backbone, LRU bound), with the index's adapter folders registered."""
-    key = (_index_key(index_dir)[0], None if backbone is None else str(backbone), int(max_loaded_adapters))
-    rt = _RUNTIMES.get(key)
-    if rt is not None:
-        return rt
-    with _key_lock(("runtime", key)):
-        rt = _RUNTIMES.get(key)
-        if rt is None:
-            from ariadne_integrations.runtime.adapters import AdapterRuntime
-
-            router = cached_router(index_dir)
-            paths = {n: p for n in router.adapters if (p := router.adapter_path(n))}
-            missing = [n for n in router.adapters if n not in paths]
-            if missing:
-                logger.warning("index %s records no adapter folder for %s; queries routed there will fail", key[0], missing)
-            logger.info("creating adapter runtime (backbone=%s, %d adapters)", backbone or "embedded default", len(paths))
-            rt = AdapterRuntime(backbone=backbone, adapters=paths, max_loaded_adapters=max_loaded_adapters)
-            _RUNTIMES[key] = rt
-    return rt
-
-
-def clear_caches() -> None:
-    """Forget every cached router and runtime (tests; freeing memory)."""
-    with _LOCK:
-        _ROUTERS.clear()
-        _RUNTIMES.clear()
-
-
-# --------------------------------------------------------------------------- the generator
 class RoutedGenerator:
     """Routes prompts with an :class:`AriadneRouter` and answers them with a :class:`GenerationBackend`.
 
@@ -209,6 +152,8 @@ class RoutedGenerator:
         self._backend_src = backend
         self._router: Any = None if callable(router) and not hasattr(router, "route_batch") else router
         self._backend: Any = None if callable(backend) and not hasattr(backend, "generate") else backend
+        if adapter_names is None and self._router is not None:
+            adapter_names = list(self._router.adapters)
         self._adapter_names = list(adapter_names) if adapter_names is not None else None
         self._lock = threading.Lock()
         self.adapter = self.check_adapter(adapter)
@@ -226,7 +171,7 @@ class RoutedGenerator:
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
         ``backend=None`` registers the index's adapter folders on an ``AdapterRuntime`` over
-        ``backbone`` (None = the embedded SmolLM2 default).
+        ``backbone`` (None = the embedded default).
         """
         meta = check_index(index_dir)
         names = [a["name"] for a in meta["adapters"]]
@@ -271,23 +216,25 @@ class RoutedGenerator:
         return self.backend.model_name
 
     def check_adapter(self, adapter: str | None) -> str | None:
-        """Validate a forced adapter name (None = route; :data:`BASE` = bare backbone)."""
-        if adapter is None or adapter == BASE:
+        """Validate a forced adapter name (None = route; ``"__base__"`` = bare backbone)."""
+        if adapter is None or adapter == BASE_ADAPTER:
             return adapter
         if not isinstance(adapter, str) or not adapter:
             raise InvalidInputError(f"adapter must be an adapter name (string), got {adapter!r}")
         known = self._adapter_names
-        if known is None and self._router is not None:
-            known = list(self._router.adapters)
         if known is not None:
             if adapter not in known:
                 raise UnknownAdapterError(
                     f"adapter {adapter!r} is not in the index; known adapters: {known} "
-                    f"(or {BASE!r} for the bare backbone, or None to route)"
+                    f"(or {BASE_ADAPTER!r} for the bare backbone, or None to route)"
                 )
         elif self._backend is not None and not self._backend.has_adapter(adapter):
             raise UnknownAdapterError(f"the backend has no adapter {adapter!r}")
         return adapter
+
+    def is_forced(self, adapter: str | None = None) -> bool:
+        """Whether a call with this per-call ``adapter`` skips routing."""
+        return adapter is not None or self.adapter is not None
 
     # ------------------------------------------------------------------ routing
     def route(self, texts: Sequence[str]) -> list[RouteDecision]:
@@ -302,7 +249,7 @@ class RoutedGenerator:
         forced = adapter if adapter is not None else self.adapter
         if forced is not None:
             self.check_adapter(forced)
-            target = None if forced == BASE else forced
+            target = None if forced == BASE_ADAPTER else forced
             return [forced_decision(target) for _ in prompts], True
         if route_texts is None:
             route_texts = [route_text_of(p) for p in prompts]
@@ -331,7 +278,7 @@ class RoutedGenerator:
         """Route every prompt (one router pass) and answer all of them in ONE backend.generate call.
 
         Abstained prompts go to the bare backbone. ``adapter`` forces one adapter for the whole
-        call (``BASE`` = no adapter): routing is skipped but a decision is still reported.
+        call (``"__base__"`` = no adapter): routing is skipped but a decision is still reported.
         """
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidInputError(f"prompts must be a list of prompts, got {type(prompts).__name__}")
@@ -353,33 +300,10 @@ class RoutedGenerator:
         *,
         route_text: str | None = None,
         adapter: str | None = None,
-    ) -> tuple[RouteDecision, Iterator[StreamChunk]]:
-        """Route one prompt, then stream its completion: ``(decision, chunks)``.
-
-        Routing happens before the first chunk, so the decision is known up front.
-        """
+    ) -> RoutedStream:
+        """Route one prompt, then stream its completion; the decision is known before the first chunk."""
         item = validate_prompt(prompt)
         config = config or GenerationConfig()
-        decisions, _ = self._decide([item], None if route_text is None else [route_text], adapter)
+        decisions, forced = self._decide([item], None if route_text is None else [route_text], adapter)
         self._check_backend_has(decisions)
-        return decisions[0], self.backend.stream(item, decisions[0].adapter, config)
-
-    def is_forced(self, adapter: str | None = None) -> bool:
-        """Whether a call with this per-call ``adapter`` skips routing."""
-        return adapter is not None or self.adapter is not None
-
-
-def decision_fields(decision: RouteDecision, forced: bool = False) -> dict[str, Any]:
-    """Flat, JSON-friendly routing metadata (for generation_info / response_metadata / traces)."""
-    def _num(x: float) -> float | None:
-        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
-
-    return {
-        "adapter": decision.adapter,
-        "score": _num(decision.score),
-        "margin": _num(decision.margin),
-        "abstained": bool(decision.abstained),
-        "best": decision.best,
-        "runner_up": decision.runner_up,
-        "forced": bool(forced),
-    }
+        return RoutedStream(decisions[0], forced, iter(self.backend.stream(item, decisions[0].adapter, config)))

@@ -1,0 +1,227 @@
+"""The options every wrapper accepts, and the one factory that builds a generator from them.
+
+Why: ``AriadneLLM``, ``ChatAriadne`` and ``AriadneLlamaLLM`` are pydantic models in their frameworks;
+they all inherit these fields, validators and helpers, so a keyword means the same thing (and has the
+same default) whichever framework the user is in. The wrappers add only their framework's
+translation.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Iterable, Mapping
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_BACKBONE_ID, DEFAULT_MAX_NEW_TOKENS
+from ariadne_integrations.core.generator import RoutedGenerator
+from ariadne_integrations.core.prompts import check_stop
+from ariadne_integrations.core.shared import bare_runtime, check_index
+from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.runtime.generation import GenerationConfig
+
+__all__ = ["RoutedModelOptions", "CALL_SETTINGS", "typed_error"]
+
+CALL_SETTINGS = ("max_new_tokens", "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty")
+"""Generation settings a single call may override."""
+
+_ROUTE_ALIASES = ("auto", "router")
+"""Per-call ``model=`` values that mean "route" (OpenAI-style clients always send a model)."""
+
+
+def typed_error(exc: ValidationError) -> Exception:
+    """The package's typed error for a failed construction: the check's own error when one of ours
+    failed (an unknown adapter, a missing index), else InvalidInputError naming each bad field."""
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, AriadneError):
+            return cause
+    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+    error = InvalidInputError(f"invalid {exc.title} arguments: {problems}")
+    error.__cause__ = exc
+    return error
+
+
+class RoutedModelOptions(BaseModel):
+    """Where to route, what runs, and how to decode: shared by every wrapper.
+
+    Give ``index`` (a routing index folder), or ``router`` (an ``AriadneRouter``); with neither, the
+    bare backbone answers everything. ``backend`` / ``base_url`` replace the local runtime.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    index: str | None = None
+    """Routing index folder (``ariadne index build`` / ``AriadneRouter.save``); its adapter folders are used."""
+    router: Any = Field(default=None, exclude=True)
+    """An ``AriadneRouter`` object instead of ``index``."""
+    backend: Any = Field(default=None, exclude=True)
+    """A ``GenerationBackend``; default: an ``AdapterRuntime`` over ``backbone`` with the index's adapters."""
+    backbone: str | None = None
+    """Hub id or local path of the base causal LM; None = the embedded SmolLM2-135M-Instruct."""
+    base_url: str | None = None
+    """OpenAI-compatible multi-LoRA server (vLLM, LoRAX, llama.cpp server) instead of the local runtime."""
+    api_key: SecretStr | None = None
+    adapter: str | None = None
+    """Force this adapter for every call (``"__base__"`` = bare backbone); None = route each prompt."""
+    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0,
+                                validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
+    temperature: float = Field(default=0.0, ge=0.0)
+    """0 = greedy."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    """Stop strings: generation really stops there, and they are cut from the answer."""
+    chat_template: bool = True
+    """Wrap a text prompt as a user message and apply the backbone's chat template."""
+    max_loaded_adapters: int = Field(default=8, ge=1)
+    timeout: float | None = None
+    max_retries: int = 0
+
+    _gen: RoutedGenerator | None = PrivateAttr(default=None)
+    _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise typed_error(exc) from None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index_to_str(cls, v: Any) -> Any:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> "RoutedModelOptions":
+        """Construction-time checks that need no model weights: stop list, index folder, forced adapter."""
+        check_stop(self.stop)
+        if self.index is not None and self.router is not None:
+            raise InvalidInputError("give either index= or router=, not both")
+        names: list[str] | None = None
+        if self.index is not None:
+            meta = check_index(self.index)  # IndexNotFoundError / IndexFormatError with a clear message
+            names = [a["name"] for a in meta["adapters"]]
+        elif self.router is not None:
+            names = list(self.router.adapters)
+        if self.adapter not in (None, BASE_ADAPTER) and names is None and self.backend is None and not self.base_url:
+            raise UnknownAdapterError(
+                f"adapter {self.adapter!r} needs an index=, router=, backend= or base_url= that has it; "
+                f"without them only the bare backbone ({BASE_ADAPTER!r}) answers"
+            )
+        if self.adapter not in (None, BASE_ADAPTER) and names is not None and self.adapter not in names:
+            raise UnknownAdapterError(
+                f"adapter {self.adapter!r} is not in the index; known adapters: {names} "
+                f"(or {BASE_ADAPTER!r} for the bare backbone)"
+            )
+        return self
+
+    # ------------------------------------------------------------------ the generator
+    @property
+    def generator(self) -> RoutedGenerator:
+        """The router + backend these options describe (built on first use, heavy parts lazy and shared)."""
+        if self._gen is None:
+            with self._gen_lock:
+                if self._gen is None:
+                    self._gen = self._build_generator()
+        return self._gen
+
+    def _build_generator(self) -> RoutedGenerator:
+        backend: Any = self.backend
+        if backend is None and self.base_url:
+            from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend
+
+            key = self.api_key.get_secret_value() if self.api_key is not None else None
+            backend = OpenAICompatibleBackend(
+                self.base_url, api_key=key, timeout=float(self.timeout or 60.0), max_retries=int(self.max_retries or 0),
+                base_model_alias=self.backbone or "base",
+            )
+        if self.index is not None:
+            return RoutedGenerator.from_index(
+                self.index, backbone=self.backbone, max_loaded_adapters=self.max_loaded_adapters, backend=backend,
+                adapter=self.adapter,
+            )
+        router, backbone, bound = self.router, self.backbone, self.max_loaded_adapters
+        if backend is None and router is not None:
+            def make_runtime() -> Any:
+                from ariadne_integrations.runtime.adapters import AdapterRuntime
+
+                paths = {n: p for n in router.adapters if (p := router.adapter_path(n))}
+                return AdapterRuntime(backbone=backbone, adapters=paths, max_loaded_adapters=bound)
+
+            backend = make_runtime
+        elif backend is None:
+            backend = lambda: bare_runtime(backbone, bound)  # noqa: E731 - built on first use
+        return RoutedGenerator(router, backend, adapter=self.adapter)
+
+    @property
+    def backbone_name(self) -> str:
+        """The backbone's name as traces report it, known without loading anything."""
+        return self.backbone or DEFAULT_BACKBONE_ID
+
+    # ------------------------------------------------------------------ per call
+    def generation_config(self, stop: Iterable[str] | None = None, **overrides: Any) -> GenerationConfig:
+        """This model's decoding settings, with per-call ``overrides`` (unknown keys are an error)."""
+        base = GenerationConfig(
+            max_new_tokens=int(self.max_new_tokens),
+            temperature=float(self.temperature),
+            top_p=float(self.top_p),
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
+            stop=check_stop(self.stop),
+            seed=self.seed,
+            apply_chat_template=bool(self.chat_template),
+        )
+        if stop is not None:
+            overrides["stop"] = check_stop(list(stop) if not isinstance(stop, str) else stop)
+        return base.override(**overrides)
+
+    def call_settings(self, stop: Iterable[str] | None, kwargs: Mapping[str, Any],
+                      ignore: Iterable[str] = ()) -> tuple[str | None, GenerationConfig]:
+        """``(adapter, config)`` of one call from its keyword arguments.
+
+        ``adapter=`` or ``model=`` (OpenAI-style: the model name picks the LoRA adapter; ``"auto"``
+        routes; the backbone's own name means no adapter) force an adapter; the settings in
+        :data:`CALL_SETTINGS` override decoding; keys in ``ignore`` (a framework's own extras) are
+        dropped; anything else is an error that lists what is supported.
+        """
+        kw = {k: v for k, v in kwargs.items() if k not in set(ignore)}
+        adapter = self._call_adapter(kw.pop("adapter", None), kw.pop("model", None))
+        settings = {k: kw.pop(k) for k in list(kw) if k in CALL_SETTINGS}
+        if kw:
+            raise InvalidInputError(
+                f"unsupported call argument(s) {sorted(kw)}; supported: {sorted(CALL_SETTINGS)}, adapter, model, stop"
+            )
+        return adapter, self.generation_config(stop, **settings)
+
+    def _call_adapter(self, adapter: Any, model: Any) -> str | None:
+        gen = self.generator
+        if adapter is None and model is not None:
+            if not isinstance(model, str):
+                raise InvalidInputError(f"model must be an adapter name (string), got {type(model).__name__}")
+            if model in _ROUTE_ALIASES:
+                return None
+            if model not in gen.adapters and model != BASE_ADAPTER and model in self._backbone_names(gen):
+                return BASE_ADAPTER
+            adapter = model
+        if adapter is not None:
+            gen.check_adapter(adapter)
+        return adapter
+
+    def _backbone_names(self, gen: RoutedGenerator) -> set[str]:
+        names = {self.backbone_name, self.backbone_name.rsplit("/", 1)[-1]}
+        if gen.loaded:
+            names.add(gen.model_name)
+        return names
