@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ariadne_integrations import cli_runtime  # noqa: F401  (registers `ariadne train`)
+from ariadne_integrations.cli import runtime_commands  # noqa: F401  (registers `ariadne train`)
 from ariadne_integrations.errors import DataFormatError
 from ariadne_integrations.runtime.adapters import AdapterRuntime
 from ariadne_integrations.runtime.generation import GenerationConfig

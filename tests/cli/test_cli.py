@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ariadne_integrations import cli_routing  # noqa: F401  (registers the commands)
-from ariadne_integrations.cli import app
+from ariadne_integrations.cli import app, index_commands, route_commands  # noqa: F401  (importing registers the commands)
 
 from tests.routing.toy_data import TOY
 

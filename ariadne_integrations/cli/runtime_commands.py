@@ -7,15 +7,15 @@ from typing import List, Optional
 
 import typer
 
-from ariadne_integrations.cli import app
-from ariadne_integrations.cli_routing import _clean_errors
+from ariadne_integrations.cli._app import app, clean_errors
+from ariadne_integrations.constants import ADAPTER_TASK_FILE
 
 
 @app.command("train")
-@_clean_errors
+@clean_errors
 def train(
     data: Path = typer.Option(..., "--data", help="JSONL with one input/target pair per line."),
-    out: Path = typer.Option(..., "--out", help="Adapter folder to write (PEFT files + ariadne_task.json)."),
+    out: Path = typer.Option(..., "--out", help=f"Adapter folder to write (PEFT files + {ADAPTER_TASK_FILE})."),
     task: Optional[str] = typer.Option(None, "--task", help="Task / adapter name (default: the folder name)."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Hub id or folder; default: embedded SmolLM2-135M-Instruct."),
     input_field: str = typer.Option("input", "--input-field"),
@@ -52,7 +52,7 @@ def train(
 
 
 @app.command("generate")
-@_clean_errors
+@clean_errors
 def generate(
     prompts: List[str] = typer.Argument(..., help="Prompts to answer (one batch)."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="Adapter folder (default: bare backbone)."),

@@ -1,0 +1,88 @@
+"""`ariadne route` and `ariadne eval`: use a routing index on queries and on labelled data.
+
+Heavy imports (numpy, sentence-transformers, matplotlib) happen inside the commands so `ariadne --help` is fast.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ariadne_integrations.cli._app import app, clean_errors
+
+
+@app.command("route")
+@clean_errors
+def route(
+    queries: List[str] = typer.Argument(..., help="Queries to route."),
+    index: Path = typer.Option(..., "--index", "-i", help="Index folder."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per query, one per line."),
+    embedder: Optional[str] = typer.Option(None, help="Embedder to use instead of the stored one (must match)."),
+) -> None:
+    """Route queries with an index: the adapter chosen for each, its score and margin."""
+    from ariadne_integrations.routing.router import AriadneRouter
+
+    router = AriadneRouter.load(index, embedder=embedder)
+    decisions = router.route_batch(list(queries))
+    for q, d in zip(queries, decisions):
+        if as_json:
+            typer.echo(json.dumps({"query": q, **d.to_dict()}))
+        else:
+            chosen = d.adapter if not d.abstained else f"(abstain; best {d.best})"
+            typer.echo(f"{chosen}\tscore={d.score:.3f}\tmargin={d.margin:.3f}\t{q}")
+
+
+@app.command("eval")
+@clean_errors
+def evaluate(
+    index: Path = typer.Option(..., "--index", "-i", help="Index folder."),
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled JSONL test data."),
+    text_field: str = typer.Option("input"),
+    label_field: str = typer.Option("task"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the confusion matrix as an image (PNG)."),
+    threshold: Optional[float] = typer.Option(None, help="Override the stored score threshold."),
+    min_margin: Optional[float] = typer.Option(None, help="Override the stored margin threshold."),
+    calibrate_data: Optional[Path] = typer.Option(None, "--calibrate-data", help="Held-out in-scope JSONL to calibrate the threshold on first."),
+    calibrate_oos: Optional[Path] = typer.Option(None, "--calibrate-oos", help="Out-of-scope JSONL for calibration (with --calibrate-data)."),
+) -> None:
+    """Selection accuracy, per-task accuracy, confusion and abstention of an index on labelled data."""
+    from ariadne_integrations.errors import InvalidInputError
+    from ariadne_integrations.routing.data import read_jsonl
+    from ariadne_integrations.routing.evaluate import evaluate_router, plot_confusion
+    from ariadne_integrations.routing.router import AriadneRouter
+
+    router = AriadneRouter.load(index)
+    rows = read_jsonl(data, text_field=text_field, label_field=label_field)
+    calibration = None
+    if calibrate_oos is not None and calibrate_data is None:
+        raise InvalidInputError("--calibrate-oos needs --calibrate-data (held-out in-scope examples) too")
+    if calibrate_data is not None:
+        crows = read_jsonl(calibrate_data, text_field=text_field, label_field=label_field)
+        oos_texts = read_jsonl(calibrate_oos, text_field=text_field, label_field=None) if calibrate_oos else None
+        calibration = router.calibrate([t for t, _ in crows], [lab for _, lab in crows], oos_texts)  # type: ignore[misc]
+        calibration = {k: v for k, v in calibration.items() if k != "curve"}
+    if threshold is not None or min_margin is not None:
+        router.set_thresholds(threshold if threshold is not None else router.threshold,
+                              min_margin if min_margin is not None else router.min_margin)
+    report = evaluate_router(router, [t for t, _ in rows], [lab for _, lab in rows])  # type: ignore[misc]
+    if plot is not None:
+        plot_confusion(report, plot)
+    out = report.to_dict()
+    if calibration is not None:
+        out["calibration"] = calibration
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    sa = report.selection_accuracy
+    typer.echo(f"selection accuracy: {sa:.4f} on {report.n} in-scope rows" if sa is not None else "no in-scope rows")
+    for name, st in report.per_task.items():
+        typer.echo(f"  {name}: {st['accuracy']:.4f} (n={st['n']})")
+    if report.abstain:
+        a = report.abstain
+        typer.echo(f"out of scope ({', '.join(a['labels'])}): abstained on {a['oos_abstained']:.4f} of {a['n']}; "
+                   f"in-scope accuracy at this setting {a['in_scope_accuracy']:.4f}")
+    if plot is not None:
+        typer.echo(f"confusion matrix written to {plot}", err=True)
