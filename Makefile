@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,8 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Every benchmark in full (long on 2 cores); each writes benchmarks/results/<name>.json.
+BENCHES := bench_routing bench_embedder bench_generation bench_langchain bench_llamaindex
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py; done
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

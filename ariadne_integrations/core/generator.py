@@ -152,8 +152,9 @@ class RoutedGenerator:
         self._backend_src = backend
         self._router: Any = None if callable(router) and not hasattr(router, "route_batch") else router
         self._backend: Any = None if callable(backend) and not hasattr(backend, "generate") else backend
-        if adapter_names is None and self._router is not None:
-            adapter_names = list(self._router.adapters)
+        loaded_router: Any = self._router
+        if adapter_names is None and loaded_router is not None:
+            adapter_names = list(loaded_router.adapters)
         self._adapter_names = list(adapter_names) if adapter_names is not None else None
         self._lock = threading.Lock()
         self.adapter = self.check_adapter(adapter)
@@ -182,7 +183,7 @@ class RoutedGenerator:
         return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names)
 
     # ------------------------------------------------------------------ lazy parts
-    def _once(self, attr: str, make: Callable[[], Any] | None) -> Any:
+    def _once(self, attr: str, make: Any) -> Any:
         """``self.<attr>``, created by ``make()`` on first use (once, even from several threads)."""
         if getattr(self, attr) is None and make is not None:
             with self._lock:

@@ -24,7 +24,7 @@ class AriadneLangChainBase(RoutedModelOptions):
         ignore = [k for k in kwargs if k in _LANGCHAIN_EXTRAS or k.startswith("ls_")]
         return self.call_settings(stop, kwargs, ignore=ignore)
 
-    def _ls_common(self, params: dict[str, Any], stop: list[str] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def _ls_common(self, params: Any, stop: list[str] | None, kwargs: Mapping[str, Any]) -> Any:
         """LangSmith parameters: provider, the model (a per-call ``model=`` names the adapter), limits."""
         params["ls_provider"] = "ariadne"
         model = kwargs.get("model")

@@ -201,7 +201,8 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         if not return_exceptions:
             return await super().abatch(inputs, config, **kwargs)
         if ok:
-            res = await super().abatch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
+            res: list[Any] = await super().abatch([inputs[i] for i in ok], [configs[i] for i in ok],
+                                                  return_exceptions=True, **kwargs)
             if len(ok) > 1 and _failed_together(res):
                 res = []
                 for i in ok:

@@ -130,7 +130,8 @@ class AriadneRouterRunnable(RunnableSerializable[Any, RouteDecision]):
             def run(_: Any) -> list[RouteDecision]:
                 return self.ariadne_router.route_batch([texts[i] for i in good])
 
-            decisions = self._call_with_config(run, [inputs[i] for i in good], configs[good[0]], run_type="chain")
+            decisions: Any = self._call_with_config(
+                run, [inputs[i] for i in good], configs[good[0]], run_type="chain")  # type: ignore[arg-type]
             for i, d in zip(good, decisions):
                 out[i] = d
         return out

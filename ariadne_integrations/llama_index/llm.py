@@ -139,6 +139,10 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         out = fn(text) if fn is not None else text
         return out if isinstance(out, str) and out.strip() else text
 
+    def _formatted(self, prompt: str, formatted: bool) -> str:
+        fn = self.completion_to_prompt
+        return prompt if formatted or fn is None else fn(prompt)
+
     @staticmethod
     def _check_prompt(prompt: Any) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
@@ -150,7 +154,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         """One routed completion; ``additional_kwargs`` carries the routing decision and token counts."""
         self._check_prompt(prompt)
         adapter, config = self._settings(kwargs)
-        text = prompt if formatted else self.completion_to_prompt(prompt)
+        text = self._formatted(prompt, formatted)
         res = self.generator.generate([text], config, route_texts=[self._route_text(prompt)], adapter=adapter)[0]
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
@@ -159,7 +163,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         """Stream a routed completion; every chunk carries the decision, the last one the token counts."""
         self._check_prompt(prompt)
         adapter, config = self._settings(kwargs)
-        text = prompt if formatted else self.completion_to_prompt(prompt)
+        text = self._formatted(prompt, formatted)
         stream = self.generator.stream(text, config, route_text=self._route_text(prompt), adapter=adapter)
 
         def gen() -> CompletionResponseGen:
