@@ -17,7 +17,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER
 from ariadne_integrations.core.prompts import route_text_of, validate_prompt
@@ -215,6 +215,30 @@ class RoutedGenerator:
     @property
     def model_name(self) -> str:
         return self.backend.model_name
+
+    @property
+    def tokenizer(self) -> Any:
+        """The backbone's tokenizer when the backend runs the model locally (None for a remote server)."""
+        backend: Any = self.backend
+        tok = getattr(backend, "tokenizer", None)
+        if tok is None and getattr(backend, "backbone", None) is not None:
+            tok = backend.backbone.tokenizer
+        return tok
+
+    def count_tokens(self, prompt: Prompt, *, chat_template: bool = True) -> int | None:
+        """Tokens the backbone sees for ``prompt`` (chat template applied to messages, and to text
+        when ``chat_template``); None when no local tokenizer is at hand."""
+        tok = self.tokenizer
+        if tok is None:
+            return None
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        if (chat_template or not isinstance(prompt, str)) and getattr(tok, "chat_template", None):
+            ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            if isinstance(ids, Mapping):  # BatchEncoding
+                ids = ids["input_ids"]
+            return len(ids)
+        text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in messages)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
 
     def check_adapter(self, adapter: str | None) -> str | None:
         """Validate a forced adapter name (None = route; ``"__base__"`` = bare backbone)."""

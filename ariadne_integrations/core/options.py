@@ -7,6 +7,7 @@ translation.
 """
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from typing import Any, Iterable, Mapping
@@ -30,7 +31,7 @@ from ariadne_integrations.core.shared import bare_runtime, check_index
 from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.generation import GenerationConfig
 
-__all__ = ["RoutedModelOptions", "CALL_SETTINGS", "typed_error"]
+__all__ = ["RoutedModelOptions", "CALL_SETTINGS", "typed_error", "accepted_arguments"]
 
 CALL_SETTINGS = ("max_new_tokens", "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty")
 """Generation settings a single call may override."""
@@ -39,15 +40,37 @@ _ROUTE_ALIASES = ("auto", "router")
 """Per-call ``model=`` values that mean "route" (OpenAI-style clients always send a model)."""
 
 
-def typed_error(exc: ValidationError) -> Exception:
+def accepted_arguments(cls: type[BaseModel]) -> list[str]:
+    """Every keyword a pydantic model accepts: field names and their aliases."""
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        alias = info.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(a for a in alias.choices if isinstance(a, str))
+        if info.alias:
+            names.add(info.alias)
+    return sorted(names)
+
+
+def typed_error(exc: ValidationError, cls: type[BaseModel]) -> Exception:
     """The package's typed error for a failed construction: the check's own error when one of ours
-    failed (an unknown adapter, a missing index), else InvalidInputError naming each bad field."""
+    failed (an unknown adapter, a missing index), else InvalidInputError naming each bad argument
+    (a misspelt keyword lists the accepted ones)."""
     for err in exc.errors():
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, AriadneError):
             return cause
-    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-    error = InvalidInputError(f"invalid {exc.title} arguments: {problems}")
+    unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"]]
+    if unknown:
+        error = InvalidInputError(
+            f"{cls.__name__} got unknown argument(s) {unknown}; accepted: {accepted_arguments(cls)}"
+        )
+    else:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        error = InvalidInputError(f"invalid {cls.__name__} arguments: {problems}")
     error.__cause__ = exc
     return error
 
@@ -59,7 +82,8 @@ class RoutedModelOptions(BaseModel):
     bare backbone answers everything. ``backend`` / ``base_url`` replace the local runtime.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, extra="forbid")
+    """``extra="forbid"``: a misspelt keyword (``max_new_token=``) is an error, never silently ignored."""
 
     index: str | None = None
     """Routing index folder (``ariadne index build`` / ``AriadneRouter.save``); its adapter folders are used."""
@@ -97,7 +121,33 @@ class RoutedModelOptions(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise typed_error(exc) from None
+            raise typed_error(exc, type(self)) from None
+
+    # ------------------------------------------------------------------ copies and pickles
+    # The lazily built generator (locks, loaded models) is process state, not part of the options:
+    # a pickled or copied model carries its settings and rebuilds the generator on first use, where
+    # the shared caches hand it the already loaded router and backbone.
+    def __getstate__(self) -> dict[Any, Any]:
+        state = BaseModel.__getstate__(self)  # pydantic's own: framework bases would probe every attribute
+        state["__pydantic_private__"] = {**(state.get("__pydantic_private__") or {}), "_gen": None, "_gen_lock": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        BaseModel.__setstate__(self, state)
+        self._gen_lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        """A deep copy of the settings; ``router`` / ``backend`` objects are shared (they are heavy,
+        thread-safe and meant to be shared), the generator is rebuilt on first use."""
+        memo = {} if memo is None else memo
+        for name in ("router", "backend"):
+            value = getattr(self, name, None)
+            if value is not None:
+                memo[id(value)] = value
+        state = self.__getstate__()
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(copy.deepcopy(state, memo))
+        return clone
 
     @field_validator("index", mode="before")
     @classmethod

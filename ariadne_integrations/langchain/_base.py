@@ -36,6 +36,14 @@ class AriadneLangChainBase(RoutedModelOptions):
             params["ls_stop"] = list(stops)
         return params
 
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids from the backbone's own tokenizer (LangChain's GPT-2 fallback would count wrong,
+        and needs a download); a remote server without a local tokenizer falls back to LangChain's."""
+        tok = self.generator.tokenizer
+        if tok is None:
+            return super().get_token_ids(text)  # type: ignore[misc]
+        return list(tok(text, add_special_tokens=False)["input_ids"])
+
     def _identifying(self) -> dict[str, Any]:
         return {
             "index": self.index,

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import chat_message, check_route_text, route_text_of, validate_prompt
@@ -64,6 +64,8 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
     routing decision (``adapter``, ``score``, ``margin``, ``abstained``, ``best``, ``runner_up``, ``forced``).
     """
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt keyword is an error, not silently ignored
+
     adapter: str | None = Field(default=None, validation_alias=AliasChoices("adapter", "model"))
     """Force this adapter (alias ``model``); ``"__base__"`` = bare backbone; None = route."""
     streaming: bool = False
@@ -98,6 +100,11 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         params = self._ls_common(super()._get_ls_params(stop=stop, **kwargs), stop, kwargs)
         params["ls_model_type"] = "chat"
         return params
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        """Prompt tokens of a conversation as the backbone sees it (its chat template applied)."""
+        count = self.generator.count_tokens(to_chat_messages(messages))
+        return super().get_num_tokens_from_messages(messages, tools) if count is None else count
 
     # ------------------------------------------------------------------ generation
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[Any, ...]:

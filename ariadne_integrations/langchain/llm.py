@@ -15,7 +15,7 @@ from langchain_core.language_models.llms import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import check_route_text, validate_prompt
@@ -37,6 +37,8 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
     Per call, ``adapter=`` (or ``model=``) forces an adapter, and ``max_new_tokens``,
     ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override the defaults.
     """
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt keyword is an error, not silently ignored
 
     route_on: Any = "prompt"
     """What is routed: ``"prompt"`` (the whole prompt) or a callable ``str -> str`` (e.g. extract the question)."""

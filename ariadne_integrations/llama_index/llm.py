@@ -152,6 +152,9 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         """One routed completion; ``additional_kwargs`` carries the routing decision and token counts."""
+        return self._complete(prompt, formatted, kwargs)
+
+    def _complete(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> CompletionResponse:
         self._check_prompt(prompt)
         adapter, config = self._settings(kwargs)
         text = self._formatted(prompt, formatted)
@@ -183,6 +186,9 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Chat natively (the backend applies the model's chat template); routed on the last user message."""
+        return self._chat(messages, kwargs)
+
+    def _chat(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> ChatResponse:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
         res = self.generator.generate([msgs], config, route_texts=[self._route_text(route_text_of(msgs))],
@@ -210,10 +216,11 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return gen()
 
     # ------------------------------------------------------------------ async: keep the event loop free
+    # The worker thread runs the undecorated implementation: one LLM event per call, not two.
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return await asyncio.to_thread(self.complete, prompt, formatted, **kwargs)
+        return await asyncio.to_thread(self._complete, prompt, formatted, kwargs)
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await asyncio.to_thread(self.chat, messages, **kwargs)
+        return await asyncio.to_thread(self._chat, messages, kwargs)
