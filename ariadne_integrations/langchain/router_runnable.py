@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import get_config_list
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    get_config_list,
+    patch_config,
+)
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
+from ariadne_integrations.core.generator import routing_metadata
 from ariadne_integrations.routing.decision import RouteDecision
 
 __all__ = ["AriadneRouterRunnable", "AriadneRouteDispatch", "route_to_chains"]
@@ -196,13 +203,77 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
             groups.setdefault(id(chain), (chain, []))[1].append(i)
         return out, groups
 
+    # One parent run per input, as RunnableBranch does: the routing decision is in the run's metadata
+    # (``ariadne_route``) and the chosen chain runs as its child, tagged ``route:<adapter>``.
+    def _start(self, input: Any, config: RunnableConfig | None, decision: RouteDecision) -> tuple[RunnableConfig, Runnable]:
+        chain = self._pick(decision)
+        config = ensure_config(config)
+        route = {k: v for k, v in routing_metadata(decision).items() if k != "scores"}
+        config["metadata"] = {**config.get("metadata", {}), "ariadne_route": route}
+        return config, chain
+
+    def _child(self, config: RunnableConfig, run_manager: Any, decision: RouteDecision) -> RunnableConfig:
+        return patch_config(config, callbacks=run_manager.get_child(tag=f"route:{decision.adapter or 'default'}"))
+
+    def _route_one(self, input: Any) -> RouteDecision:
+        return self.route.ariadne_router.route(_text_of(input, self.route.input_key))
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        d = self.route.invoke(input, config)
-        return self._pick(d).invoke(self._arg(input, d), config, **kwargs)
+        d = self._route_one(input)
+        config, chain = self._start(input, config, d)
+        rm = get_callback_manager_for_config(config).on_chain_start(
+            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None))
+        try:
+            out = chain.invoke(self._arg(input, d), self._child(config, rm, d), **kwargs)
+        except BaseException as exc:
+            rm.on_chain_error(exc)
+            raise
+        rm.on_chain_end(out)
+        return out
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        d = await self.route.ainvoke(input, config)
-        return await self._pick(d).ainvoke(self._arg(input, d), config, **kwargs)
+        d = await asyncio.to_thread(self._route_one, input)
+        config, chain = self._start(input, config, d)
+        rm = await get_async_callback_manager_for_config(config).on_chain_start(
+            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None))
+        try:
+            out = await chain.ainvoke(self._arg(input, d), self._child(config, rm, d), **kwargs)
+        except BaseException as exc:
+            await rm.on_chain_error(exc)
+            raise
+        await rm.on_chain_end(out)
+        return out
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        """Streams the chosen chain's own chunks (one parent run, like ``RunnableBranch.stream``)."""
+        d = self._route_one(input)
+        config, chain = self._start(input, config, d)
+        rm = get_callback_manager_for_config(config).on_chain_start(
+            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None))
+        final: Any = None
+        try:
+            for chunk in chain.stream(self._arg(input, d), self._child(config, rm, d), **kwargs):
+                final = _add(final, chunk)
+                yield chunk
+        except BaseException as exc:
+            rm.on_chain_error(exc)
+            raise
+        rm.on_chain_end(final)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        d = await asyncio.to_thread(self._route_one, input)
+        config, chain = self._start(input, config, d)
+        rm = await get_async_callback_manager_for_config(config).on_chain_start(
+            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None))
+        final: Any = None
+        try:
+            async for chunk in chain.astream(self._arg(input, d), self._child(config, rm, d), **kwargs):
+                final = _add(final, chunk)
+                yield chunk
+        except BaseException as exc:
+            await rm.on_chain_error(exc)
+            raise
+        await rm.on_chain_end(final)
 
     def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
         if not inputs:
@@ -232,6 +303,16 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
             for i, r in zip(idx, res):
                 out[i] = r
         return out
+
+
+def _add(total: Any, chunk: Any) -> Any:
+    """Accumulate streamed chunks (``+`` where the chunk type supports it, else keep the last)."""
+    if total is None:
+        return chunk
+    try:
+        return total + chunk
+    except TypeError:
+        return chunk
 
 
 def route_to_chains(

@@ -63,3 +63,34 @@ def test_route_to_chains_dispatch(routing_router, held_out):
         strict.invoke(held_out["sentiment"][0])
     with pytest.raises(UnknownAdapterError, match="sqll"):
         route_to_chains(routing_router, {"sqll": RunnableLambda(lambda x: x)})
+
+
+def test_route_to_chains_is_one_parent_run_with_the_decision_and_streams_the_chain(routing_router, held_out):
+    from langchain_core.runnables import RunnableGenerator
+    from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+    def words(x):
+        yield from ("SQL", " chain", " streaming")
+
+    async def awords(x):
+        for w in ("SQL", " chain", " streaming"):
+            yield w
+
+    dispatch = route_to_chains(routing_router, {"sql": RunnableGenerator(words, awords)}, default=RunnableLambda(lambda x: "other"))
+    collector = RunCollectorCallbackHandler()
+    assert dispatch.invoke(held_out["sql"][0], {"callbacks": [collector]}) == "SQL chain streaming"
+    (run,) = collector.traced_runs  # one top-level run, not the router and the chain side by side
+    assert run.metadata["ariadne_route"]["adapter"] == "sql" and run.metadata["ariadne_route"]["score"] > 0
+    assert [c.tags for c in run.child_runs] == [["route:sql"]]
+
+    collector = RunCollectorCallbackHandler()
+    chunks = list(dispatch.stream(held_out["sql"][0], {"callbacks": [collector]}))
+    assert chunks == ["SQL", " chain", " streaming"]  # the chosen chain's own chunks
+    (run,) = collector.traced_runs
+    assert run.outputs == {"output": "SQL chain streaming"}
+
+    async def astream():
+        return [c async for c in dispatch.astream(held_out["sql"][0])]
+
+    assert asyncio.run(astream()) == chunks
+    assert asyncio.run(dispatch.ainvoke(held_out["date_iso"][0])) == "other"
