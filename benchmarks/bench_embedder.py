@@ -8,6 +8,9 @@ which is faster still but changes the embeddings, so it is reported, not used. C
 PyTorch embeddings of the same texts. Repeats are interleaved across variants so that a noisy
 neighbour slows all of them alike.
 
+Run with the package installed (``pip install -e .`` in the repository), so that it measures the code
+users import:
+
     python benchmarks/bench_embedder.py [--data ../shared/benchmarks] [--repeats 5]
 
 Writes benchmarks/results/embedder.json.
@@ -18,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +29,7 @@ from typing import Callable
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # default data and output paths only; imports use the installed package
 
 from ariadne_integrations.routing.embedders import SentenceTransformerEmbedder  # noqa: E402
 

@@ -285,7 +285,7 @@ for task, r in report.per_task.items():
     print(f"  {task:>14}: {r['accuracy']:.1%} ({r['n']})")
 """),
     code("""
-from ariadne_integrations.routing.evaluate import plot_confusion, plot_score_distributions
+from ariadne_integrations.routing.plots import plot_confusion, plot_score_distributions
 plot_confusion(report);
 """),
     code("""
@@ -293,7 +293,7 @@ plot_score_distributions(report);   # green: routed right, orange: routed wrong,
 """),
     md("## Choosing the abstention threshold\nEach point of the curve is a threshold: in-scope accuracy (abstaining counts as wrong) against the share of out-of-scope queries rejected."),
     code("""
-from ariadne_integrations.routing.evaluate import plot_abstention_curve
+from ariadne_integrations.routing.plots import plot_abstention_curve
 oos = [t for t, _ in read_jsonl(oos_train)] if oos_train else None
 cal = router.calibrate([t for t, _ in calib], [l for _, l in calib], oos)
 print({k: v for k, v in cal.items() if k != "curve"})

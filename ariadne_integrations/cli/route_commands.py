@@ -51,7 +51,8 @@ def evaluate(
     """Selection accuracy, per-task accuracy, confusion and abstention of an index on labelled data."""
     from ariadne_integrations.errors import InvalidInputError
     from ariadne_integrations.routing.data import read_jsonl
-    from ariadne_integrations.routing.evaluate import evaluate_router, plot_confusion
+    from ariadne_integrations.routing.evaluate import evaluate_router
+    from ariadne_integrations.routing.plots import plot_confusion
     from ariadne_integrations.routing.router import AriadneRouter
 
     router = AriadneRouter.load(index)

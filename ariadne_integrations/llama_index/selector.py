@@ -18,12 +18,14 @@ How choices are matched to routes (``ToolMetadata`` is all LlamaIndex hands a se
 4. a choice with neither examples nor a description raises :class:`InvalidInputError`.
 
 Routes that are not among the choices of a call are simply ignored for that call (a router built
-for ten tools serves an engine that exposes three of them). The centroid matrix of a choice set is
-cached, so repeated calls with the same tools only embed the query.
+for ten tools serves an engine that exposes three of them). Each choice set becomes a
+:class:`~ariadne_integrations.routing.centroid_index.CentroidIndex` (the router's own centroid arrays
+plus description vectors), cached, so repeated calls with the same tools only embed the query; the
+best tool, runner-up and margin come from the routing layer's :func:`~ariadne_integrations.routing.decision.rank`.
 
-Abstention: when the best score is below ``threshold`` (or its lead over the runner-up below
-``min_margin``), the query resembles none of the tools. ``RouterQueryEngine`` and ``RouterRetriever``
-raise ``ValueError("Failed to select ...")`` on an empty selection, so the default
+Abstention: when the best score is below ``threshold`` (or, with two or more choices, its lead over
+the runner-up below ``min_margin``), the query resembles none of the tools. ``RouterQueryEngine`` and
+``RouterRetriever`` raise ``ValueError("Failed to select ...")`` on an empty selection, so the default
 ``on_abstain="best"`` still returns the best tool, with a reason that says the confidence is low;
 ``"fallback:<tool name>"`` sends such queries to a designated catch-all tool; ``"empty"`` returns no
 selection (for callers that call :meth:`select` themselves and handle it).
@@ -46,6 +48,8 @@ from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
 
 from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.routing.centroid_index import CentroidIndex
+from ariadne_integrations.routing.decision import rank
 
 if TYPE_CHECKING:  # pragma: no cover
     from ariadne_integrations.routing.embedders import Embedder
@@ -60,12 +64,11 @@ _CACHE_SIZE = 64
 
 @dataclass(frozen=True)
 class _ChoiceSet:
-    """The centroid matrix of one list of choices, in choice order."""
+    """The centroids of one list of choices, in choice order."""
 
     labels: tuple[str, ...]  # display name per choice (tool name, route name or "choice #i")
     sources: tuple[str, ...]  # "examples:<route>" or "description"
-    matrix: np.ndarray  # (C, d) unit centroids of all choices stacked
-    starts: np.ndarray  # (n_choices,) segment starts for reduceat
+    index: CentroidIndex  # one entry per choice, keyed by position ("0", "1", ...): tool names may repeat
     route_arrays: tuple[Any, ...]  # the router's centroid arrays used (identity check for staleness)
 
 
@@ -206,7 +209,7 @@ class AriadneSelector(BaseSelector):
     def _description_vector(self, text: str) -> np.ndarray:
         vec = self._desc_cache.get(text)
         if vec is None:
-            vec = self._router.embed([text])[0:1]
+            vec = self._router.embed([text])[0:1].copy()  # owns its data: CentroidIndex reuses it as is
             vec.setflags(write=False)
             self._desc_cache[text] = vec
         return vec
@@ -253,16 +256,14 @@ class AriadneSelector(BaseSelector):
             sources.append("description")
             mats.append(vec)
             used.append(None)
-        counts = [m.shape[0] for m in mats]
-        matrix = np.ascontiguousarray(np.concatenate(mats, axis=0), dtype=np.float32)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
-        cs = _ChoiceSet(tuple(labels), tuple(sources), matrix, starts, tuple(used))
+        index = CentroidIndex(tuple(str(i) for i in range(len(mats))), tuple(mats))
+        cs = _ChoiceSet(tuple(labels), tuple(sources), index, tuple(used))
         with self._lock:
             self._sets[key] = cs
             self._sets.move_to_end(key)
             while len(self._sets) > _CACHE_SIZE:
                 self._sets.popitem(last=False)
-        log.debug("built choice set %s (%d centroids)", cs.labels, matrix.shape[0])
+        log.debug("built choice set %s (%d centroids)", cs.labels, index.n_centroids)
         return cs
 
     def _fresh(self, cs: _ChoiceSet) -> bool:
@@ -298,16 +299,17 @@ class AriadneSelector(BaseSelector):
             raise InvalidInputError(f"the query must be a string or QueryBundle, got {type(query).__name__}")
         cs = self._choice_set(choices)
         q = self._query_vector(query)
-        sims = cs.matrix @ q
-        return cs, np.maximum.reduceat(sims, cs.starts)
+        return cs, cs.index.scores(q)
 
     # ------------------------------------------------------------------ selection
     def _select(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SelectorResult:
         cs, s = self._score(choices, query)
-        order = np.argsort(-s, kind="stable")
-        best = int(order[0])
-        second = int(order[1]) if len(order) > 1 else None
-        margin = float(s[best] - s[second]) if second is not None else float(s[best])
+        ranking = rank(s)
+        best = int(ranking.best_index[0])
+        second = None if ranking.runner_up_index is None else int(ranking.runner_up_index[0])
+        margin = float(ranking.margin[0])
+        # The router's rule (decision.decide) with two differences that keep this selector's behaviour:
+        # min_margin does not apply to a single choice, and each unmet condition is named in the reason.
         thr, mm = self.threshold, self.min_margin
         low = []
         if thr is not None and s[best] < thr:
@@ -317,12 +319,15 @@ class AriadneSelector(BaseSelector):
         if low:
             return self._abstain(cs, s, best, second, margin, "; ".join(low), choices)
 
+        order = np.argsort(-s, kind="stable")
         limit = self._top_k if self._top_k is not None else (len(order) if self._multi_threshold is not None else 1)
         picks = [best]
-        for j in order[1:]:
+        for j in order:
             if len(picks) >= limit:
                 break
             j = int(j)
+            if j == best:
+                continue
             if self._multi_threshold is not None and s[j] < self._multi_threshold:
                 break
             if thr is not None and s[j] < thr:

@@ -13,6 +13,9 @@ Raising t trades the first for the second. The chosen point:
 - neither, with OOS examples: maximise in-scope accuracy + OOS rejection (both weigh the same);
 - neither, without OOS examples: the highest t that costs at most ``max_accuracy_drop`` in-scope
   accuracy (abstain only on the clearly foreign queries).
+
+:func:`calibrate_scores` starts from per-adapter scores of labelled queries (what
+``AriadneRouter.calibrate`` hands it); :func:`calibrate_threshold` from the values themselves.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.routing.decision import rank
 
 
 def calibration_curve(in_values: np.ndarray, in_correct: np.ndarray, oos_values: np.ndarray) -> list[dict[str, float]]:
@@ -118,3 +122,46 @@ def calibrate_threshold(
         "n_oos": int(ov.size),
         "curve": curve,
     }
+
+
+def calibrate_scores(
+    scores: np.ndarray,
+    names: Sequence[str],
+    labels: Sequence[str | None],
+    *,
+    by: str = "score",
+    target_oos_rejection: float | None = None,
+    target_in_scope_accuracy: float | None = None,
+    max_accuracy_drop: float = 0.01,
+) -> dict[str, Any]:
+    """Pick a threshold from per-adapter ``scores`` (n, A) of labelled queries, columns named by ``names``.
+
+    A row whose label is an adapter in ``names`` is in scope (right when its best adapter is that
+    label); any other label (``None``, ``"oos"``, an adapter not in the index) makes it out of scope.
+    The values are the best score (``by="score"``) or the margin over the runner-up (``by="margin"``),
+    with no thresholds applied; the rest is :func:`calibrate_threshold`.
+    """
+    if by not in ("score", "margin"):
+        raise InvalidInputError(f"by must be 'score' or 'margin', got {by!r}")
+    labs = list(labels)
+    s = np.asarray(scores)
+    if s.ndim != 2 or s.shape[0] != len(labs) or s.shape[1] != len(names):
+        raise InvalidInputError(f"scores of shape {s.shape} do not match {len(labs)} labels and {len(names)} adapters")
+    known = tuple(names)
+    in_scope = [i for i, lab in enumerate(labs) if lab in known]
+    if not in_scope:
+        raise InvalidInputError("no calibration label is an adapter in the index; labels must name adapters")
+    r = rank(s)
+    values = r.best if by == "score" else r.margin
+    in_values = [float(values[i]) for i in in_scope]
+    in_correct = [known[int(r.best_index[i])] == labs[i] for i in in_scope]
+    oos_values = [float(values[i]) for i, lab in enumerate(labs) if lab not in known]
+    return calibrate_threshold(
+        in_values,
+        in_correct,
+        oos_values,
+        by=by,
+        target_oos_rejection=target_oos_rejection,
+        target_in_scope_accuracy=target_in_scope_accuracy,
+        max_accuracy_drop=max_accuracy_drop,
+    )

@@ -67,8 +67,8 @@ def kmeans_centroids(x: np.ndarray, *, k: int | None = None, seed: int = DEFAULT
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    # One thread: these fits are small, and on a busy 2-core machine OpenMP threads fighting other
-    # processes made a 1,500-point fit 15x slower (3 s vs 0.2 s).
+    # One thread: these fits are small, and on a busy machine OpenMP threads fighting other processes
+    # for the cores slow them down many times over.
     with threadpool_limits(limits=1):
         km = KMeans(n_clusters=k, n_init=3, random_state=seed, max_iter=100)
         km.fit(x)
@@ -104,10 +104,6 @@ _STRATEGIES: dict[str, Callable[..., np.ndarray]] = {
     "kmeans": kmeans_centroids,
     "mean": mean_centroid,
 }
-
-
-def available_strategies() -> list[str]:
-    return list(_STRATEGIES)
 
 
 def make_strategy(name: str | None = None, centroids: int | None = None, seed: int = DEFAULT_SEED) -> Strategy:

@@ -1,4 +1,7 @@
-"""Reading task datasets (JSONL, one example per line) with errors that name the file and line."""
+"""Reading labelled datasets (JSONL, one example per line) with errors that name the file and line.
+
+A row's label field (``task`` by default, the benchmark data's convention) names the adapter it belongs to.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +10,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE
 from ariadne_integrations.errors import DataFormatError, InvalidInputError
 
 
@@ -82,14 +86,10 @@ def read_examples(
     return group_by_label(rows)
 
 
-TASK_FILE = "ariadne_task.json"
-INPUTS_FILE = "ariadne_inputs.jsonl"
-
-
 def read_adapter_dir(
     folder: str | os.PathLike[str], name: str | None = None
 ) -> tuple[str, Path, list[str]]:
-    """An adapter folder written by ``ariadne train`` -> (name, folder, training inputs).
+    """An adapter folder written by ``ariadne train`` -> (adapter name, folder, training inputs).
 
     The name comes from ``name``, else ``ariadne_task.json``'s ``task``, else the folder's name; the
     inputs from ``ariadne_inputs.jsonl`` (one ``{"input": ...}`` per line).
@@ -97,7 +97,7 @@ def read_adapter_dir(
     path = Path(folder)
     if not path.is_dir():
         raise DataFormatError(f"adapter folder {path} does not exist")
-    task_file = path / TASK_FILE
+    task_file = path / ADAPTER_TASK_FILE
     if name is None and task_file.is_file():
         try:
             meta = json.loads(task_file.read_text(encoding="utf-8"))
@@ -108,10 +108,10 @@ def read_adapter_dir(
             name = task
     if name is None:
         name = path.resolve().name
-    inputs = path / INPUTS_FILE
+    inputs = path / ADAPTER_INPUTS_FILE
     if not inputs.is_file():
         raise DataFormatError(
-            f"adapter folder {path} has no {INPUTS_FILE} (one {{\"input\": ...}} per line); "
+            f"adapter folder {path} has no {ADAPTER_INPUTS_FILE} (one {{\"input\": ...}} per line); "
             "`ariadne train` writes it, or give the adapter's examples directly"
         )
     texts = read_jsonl(inputs, text_field="input", label_field=None)

@@ -1,8 +1,19 @@
-"""The result of routing one query; shared by the engine and every integration."""
+"""The decision rule, as pure functions of per-adapter scores, and its result type.
+
+Why pure: the rule (best adapter, its lead over the runner-up, abstain below a score threshold or a
+margin) is the same wherever scores come from (the router's index, a selector's choice set, a
+benchmark), and a function of arrays can be tested on numbers alone.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from ariadne_integrations.errors import InvalidInputError
+
+__all__ = ["Ranking", "RouteDecision", "abstentions", "decide", "rank"]
 
 
 @dataclass(frozen=True)
@@ -29,3 +40,80 @@ class RouteDecision:
     def ranked(self) -> list[tuple[str, float]]:
         """Adapters sorted by score, best first."""
         return sorted(self.scores.items(), key=lambda kv: kv[1], reverse=True)
+
+
+class Ranking(NamedTuple):
+    """Best and runner-up per query row (arrays of length n); ties go to the lower column."""
+
+    best_index: np.ndarray  # (n,) column of the best adapter
+    best: np.ndarray  # (n,) its score
+    runner_up_index: np.ndarray | None  # (n,) column of the runner-up; None with a single adapter
+    margin: np.ndarray  # (n,) best - runner-up score; the best score itself with a single adapter
+
+
+def _as_rows(scores: np.ndarray) -> np.ndarray:
+    s = np.asarray(scores)
+    if s.ndim == 1:
+        s = s[None, :]
+    if s.ndim != 2 or s.shape[1] == 0:
+        raise InvalidInputError(f"scores must be an (n, adapters) array with at least one adapter, got shape {s.shape}")
+    return s
+
+
+def rank(scores: np.ndarray) -> Ranking:
+    """Best adapter, runner-up and margin for every row of ``scores`` (n, A); (A,) is one row."""
+    s = _as_rows(scores)
+    best_idx = s.argmax(axis=1)
+    rows = np.arange(s.shape[0])
+    best = s[rows, best_idx]
+    if s.shape[1] > 1:
+        masked = s.copy()
+        masked[rows, best_idx] = -np.inf
+        second_idx = masked.argmax(axis=1)
+        return Ranking(best_idx, best, second_idx, best - s[rows, second_idx])
+    return Ranking(best_idx, best, None, best.copy())
+
+
+def abstentions(best: np.ndarray, margin: np.ndarray, threshold: float | None, min_margin: float | None) -> np.ndarray:
+    """Rows to abstain on: best score below ``threshold`` or margin below ``min_margin`` (None = off)."""
+    abstain = np.zeros(len(best), dtype=bool)
+    if threshold is not None:
+        abstain |= best < threshold
+    if min_margin is not None:
+        abstain |= margin < min_margin
+    return abstain
+
+
+def decide(
+    scores: np.ndarray,
+    names: Sequence[str],
+    threshold: float | None = None,
+    min_margin: float | None = None,
+) -> list[RouteDecision]:
+    """One :class:`RouteDecision` per row of ``scores`` (n, A), columns named by ``names``.
+
+    The best adapter is chosen unless its score is below ``threshold`` or its margin over the
+    runner-up is below ``min_margin``; then the decision abstains (``adapter=None``) but still reports
+    ``best``. With a single adapter the margin is its score, so ``min_margin`` applies to that.
+    """
+    s = _as_rows(scores)
+    names = tuple(names)
+    if len(names) != s.shape[1]:
+        raise InvalidInputError(f"{len(names)} adapter names for {s.shape[1]} score columns")
+    r = rank(s)
+    abstain = abstentions(r.best, r.margin, threshold, min_margin)
+    out = []
+    for i in range(s.shape[0]):
+        b = names[int(r.best_index[i])]
+        out.append(
+            RouteDecision(
+                adapter=None if abstain[i] else b,
+                score=float(r.best[i]),
+                margin=float(r.margin[i]),
+                scores=dict(zip(names, s[i].tolist())),
+                abstained=bool(abstain[i]),
+                best=b,
+                runner_up=None if r.runner_up_index is None else names[int(r.runner_up_index[i])],
+            )
+        )
+    return out

@@ -92,8 +92,9 @@ def default_model_path() -> Path | None:
 def fingerprint_folder(folder: str | os.PathLike[str]) -> str:
     """A cheap content hash of a model folder: names, sizes, small files in full, big files' edges.
 
-    Why not a full sha256 of the weights: it costs ~0.2 s per 100 MB on every start; sizes plus the
-    first and last MB of each weight file tell different checkpoints apart just as well in practice.
+    Why not a full sha256 of the weights: reading every byte on every start costs time in proportion to
+    the model's size; sizes plus the first and last MB of each weight file tell different checkpoints
+    apart just as well in practice.
     """
     root = Path(folder)
     h = hashlib.sha256()

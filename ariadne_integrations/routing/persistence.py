@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from ariadne_integrations.constants import INDEX_CENTROIDS_FILE, INDEX_META_FILE
 from ariadne_integrations.errors import IndexFormatError, IndexNotFoundError, InvalidInputError
+from ariadne_integrations.routing.centroid_index import CentroidIndex
 
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "ariadne-routing-index"
 FORMAT_VERSION = 1
-INDEX_JSON = "index.json"
-CENTROIDS_FILE = "centroids.safetensors"
-_OWN_FILES = {INDEX_JSON, CENTROIDS_FILE}
+_OWN_FILES = {INDEX_META_FILE, INDEX_CENTROIDS_FILE}
 
 
 @dataclass
@@ -50,6 +50,31 @@ class IndexPayload:
     n_examples: list[int]
     adapter_paths: list[str | None]  # absolute paths (or None); stored relative when inside the folder
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_index(
+        cls,
+        index: CentroidIndex,
+        *,
+        embedder: dict[str, Any],
+        strategy: dict[str, Any],
+        thresholds: dict[str, float | None],
+    ) -> "IndexPayload":
+        """What to save for ``index``, with the settings the index file records beside it."""
+        return cls(
+            embedder=embedder,
+            strategy=strategy,
+            thresholds=thresholds,
+            names=list(index.names),
+            centroids=list(index.centroids),
+            n_examples=list(index.n_examples),
+            adapter_paths=list(index.adapter_paths),
+        )
+
+    def to_index(self) -> CentroidIndex:
+        """The loaded centroids as a :class:`CentroidIndex` (dimension from the embedder identity)."""
+        return CentroidIndex(tuple(self.names), tuple(self.centroids), tuple(self.n_examples),
+                             tuple(self.adapter_paths), int(self.embedder["dimension"]))
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -91,8 +116,8 @@ def _write_folder(tmp: Path, payload: IndexPayload, target: Path) -> None:
     counts = [m.shape[0] for m in mats]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     stacked = np.concatenate(mats, axis=0) if mats else np.zeros((0, dim), dtype=np.float32)
-    save_file({"centroids": stacked, "offsets": offsets}, str(tmp / CENTROIDS_FILE), metadata={"format": FORMAT_NAME})
-    with open(tmp / CENTROIDS_FILE, "rb+") as fh:
+    save_file({"centroids": stacked, "offsets": offsets}, str(tmp / INDEX_CENTROIDS_FILE), metadata={"format": FORMAT_NAME})
+    with open(tmp / INDEX_CENTROIDS_FILE, "rb+") as fh:
         os.fsync(fh.fileno())
     meta = {
         "format": FORMAT_NAME,
@@ -111,10 +136,10 @@ def _write_folder(tmp: Path, payload: IndexPayload, target: Path) -> None:
             }
             for name, n, c, path in zip(payload.names, payload.n_examples, counts, payload.adapter_paths)
         ],
-        "centroids_sha256": _sha256(tmp / CENTROIDS_FILE),
+        "centroids_sha256": _sha256(tmp / INDEX_CENTROIDS_FILE),
         **({"extra": payload.extra} if payload.extra else {}),
     }
-    _fsync_write(tmp / INDEX_JSON, (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    _fsync_write(tmp / INDEX_META_FILE, (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def save_index(folder: str | os.PathLike[str], payload: IndexPayload) -> Path:
@@ -145,8 +170,8 @@ def save_index(folder: str | os.PathLike[str], payload: IndexPayload) -> Path:
                 raise
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp / CENTROIDS_FILE, target / CENTROIDS_FILE)
-            os.replace(tmp / INDEX_JSON, target / INDEX_JSON)
+            os.replace(tmp / INDEX_CENTROIDS_FILE, target / INDEX_CENTROIDS_FILE)
+            os.replace(tmp / INDEX_META_FILE, target / INDEX_META_FILE)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -160,10 +185,10 @@ def read_index_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not root.exists():
         raise IndexNotFoundError(f"routing index folder {root} does not exist; build one with `ariadne index build`")
     if not root.is_dir():
-        raise IndexFormatError(f"{root} is not a folder; a routing index is a folder with {INDEX_JSON} and {CENTROIDS_FILE}")
-    path = root / INDEX_JSON
+        raise IndexFormatError(f"{root} is not a folder; a routing index is a folder with {INDEX_META_FILE} and {INDEX_CENTROIDS_FILE}")
+    path = root / INDEX_META_FILE
     if not path.is_file():
-        raise IndexNotFoundError(f"{root} has no {INDEX_JSON}: it is not a routing index (or the save never finished)")
+        raise IndexNotFoundError(f"{root} has no {INDEX_META_FILE}: it is not a routing index (or the save never finished)")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -202,11 +227,11 @@ def load_index(folder: str | os.PathLike[str]) -> IndexPayload:
 
     root = Path(folder)
     meta = read_index_meta(root)
-    cpath = root / CENTROIDS_FILE
+    cpath = root / INDEX_CENTROIDS_FILE
     if not cpath.is_file():
-        raise IndexNotFoundError(f"{root} has no {CENTROIDS_FILE}; the index is incomplete, rebuild it")
+        raise IndexNotFoundError(f"{root} has no {INDEX_CENTROIDS_FILE}; the index is incomplete, rebuild it")
     if _sha256(cpath) != meta["centroids_sha256"]:
-        raise IndexFormatError(f"{cpath} does not match {INDEX_JSON} (checksum differs): corrupt, truncated or from another save")
+        raise IndexFormatError(f"{cpath} does not match {INDEX_META_FILE} (checksum differs): corrupt, truncated or from another save")
     try:
         tensors = load_file(str(cpath))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -219,11 +244,11 @@ def load_index(folder: str | os.PathLike[str]) -> IndexPayload:
     counts = [int(a["n_centroids"]) for a in adapters]
     expect_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     if cents.dtype != np.float32 or cents.ndim != 2 or cents.shape != (int(expect_offsets[-1]), dim):
-        raise IndexFormatError(f"{cpath}: centroid matrix {cents.shape} {cents.dtype} does not match {INDEX_JSON} ({int(expect_offsets[-1])}, {dim}) float32")
+        raise IndexFormatError(f"{cpath}: centroid matrix {cents.shape} {cents.dtype} does not match {INDEX_META_FILE} ({int(expect_offsets[-1])}, {dim}) float32")
     if offsets.shape != expect_offsets.shape or not np.array_equal(offsets, expect_offsets):
-        raise IndexFormatError(f"{cpath}: offsets do not match the adapter list in {INDEX_JSON}")
+        raise IndexFormatError(f"{cpath}: offsets do not match the adapter list in {INDEX_META_FILE}")
     if any(c < 1 for c in counts):
-        raise IndexFormatError(f"{INDEX_JSON}: every adapter needs at least one centroid")
+        raise IndexFormatError(f"{INDEX_META_FILE}: every adapter needs at least one centroid")
     if not np.all(np.isfinite(cents)):
         raise IndexFormatError(f"{cpath}: centroids contain NaN or infinite values")
     paths: list[str | None] = []

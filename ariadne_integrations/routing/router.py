@@ -1,14 +1,15 @@
 """AriadneRouter: pick the adapter whose training inputs a query resembles most, training-free.
 
-Each adapter is a few unit centroids of its training inputs' embeddings (see centroids.py). A query
-is embedded once; its cosine to every centroid is one matrix product over the stacked centroid
-matrix; each adapter's score is the max over its own centroids (``np.maximum.reduceat`` over the
-adapter segments); the decision is the best adapter, or "no adapter" when an optional score
-threshold or margin over the runner-up is not met.
+Each adapter is a few unit centroids of its training inputs' embeddings (centroids.py). The router
+ties the parts together and keeps the public API: the embedder makes query vectors, the
+:class:`~ariadne_integrations.routing.centroid_index.CentroidIndex` scores them (max cosine over each
+adapter's centroids), :func:`~ariadne_integrations.routing.decision.decide` turns scores into
+decisions (best adapter, or "no adapter" below the score threshold or margin), calibration.py picks
+the threshold and persistence.py reads and writes index folders.
 
-Thread safety: the router's state is an immutable snapshot; ``route`` reads one snapshot, and every
-mutation builds a new snapshot under a lock and swaps it in one assignment, so readers never see a
-half-made change and a failed mutation leaves the router as it was.
+Thread safety: the index is an immutable value and the thresholds an immutable pair; a reader takes
+each reference once per call, and every mutation derives a new value under a lock and swaps it in one
+assignment, so readers never see a half-made change and a failed mutation leaves the router as it was.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -28,8 +28,9 @@ from ariadne_integrations.errors import (
     InvalidInputError,
     UnknownAdapterError,
 )
+from ariadne_integrations.routing.centroid_index import CentroidIndex
 from ariadne_integrations.routing.centroids import DEFAULT_STRATEGY, Strategy, make_strategy
-from ariadne_integrations.routing.decision import RouteDecision
+from ariadne_integrations.routing.decision import RouteDecision, decide
 from ariadne_integrations.routing.embedders import (
     Embedder,
     check_embedder,
@@ -40,39 +41,6 @@ from ariadne_integrations.routing.embedders import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _State:
-    """One immutable snapshot of the index; swapped whole on every change."""
-
-    names: tuple[str, ...]
-    per_adapter: tuple[np.ndarray, ...]  # (m_i, d) unit rows each
-    n_examples: tuple[int, ...]
-    adapter_paths: tuple[str | None, ...]
-    matrix: np.ndarray  # (sum m_i, d) stacked centroids
-    starts: np.ndarray  # (A,) segment starts for reduceat
-    threshold: float | None
-    min_margin: float | None
-
-    @staticmethod
-    def build(
-        names: Sequence[str],
-        per_adapter: Sequence[np.ndarray],
-        n_examples: Sequence[int],
-        adapter_paths: Sequence[str | None],
-        threshold: float | None,
-        min_margin: float | None,
-        dim: int,
-    ) -> "_State":
-        mats = tuple(per_adapter)
-        counts = [m.shape[0] for m in mats]
-        matrix = np.ascontiguousarray(np.concatenate(mats, axis=0) if mats else np.zeros((0, dim), np.float32))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp) if counts else np.zeros(0, np.intp)
-        matrix.setflags(write=False)
-        for m in mats:
-            m.setflags(write=False)
-        return _State(tuple(names), mats, tuple(int(n) for n in n_examples), tuple(adapter_paths), matrix, starts, threshold, min_margin)
 
 
 def _check_name(name: Any) -> str:
@@ -119,8 +87,10 @@ class AriadneRouter:
         self._strategy: Strategy = make_strategy(strategy, centroids, seed)
         self._lock = threading.RLock()
         self._identity: dict[str, Any] | None = None  # filled lazily (needs the model for the dimension)
-        self._state = _State.build([], [], [], [], _check_threshold(threshold, "threshold"),
-                                   _check_threshold(min_margin, "min_margin"), 0)
+        self._index: CentroidIndex = CentroidIndex.empty()
+        # (threshold, min_margin): one tuple so that a reader never pairs a new value with an old one
+        self._rule: tuple[float | None, float | None] = (
+            _check_threshold(threshold, "threshold"), _check_threshold(min_margin, "min_margin"))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -169,11 +139,10 @@ class AriadneRouter:
         for name, g in iterator:
             mats.append(router._strategy.fit(vecs[start : start + len(g)]))
             start += len(g)
-        st = router._state
-        router._state = _State.build(
-            names, mats, [len(g) for g in groups],
-            [str(Path(paths[n]).resolve()) if n in paths else None for n in names],
-            st.threshold, st.min_margin, vecs.shape[1],
+        router._index = CentroidIndex(
+            tuple(names), tuple(mats), tuple(len(g) for g in groups),
+            tuple(str(Path(paths[n]).resolve()) if n in paths else None for n in names),
+            vecs.shape[1],
         )
         return router
 
@@ -230,50 +199,44 @@ class AriadneRouter:
         return self._strategy
 
     @property
+    def index(self) -> CentroidIndex:
+        """The current centroid index: an immutable snapshot (later changes to the router make new ones)."""
+        return self._index
+
+    @property
     def adapters(self) -> list[str]:
-        return list(self._state.names)
+        return list(self._index.names)
 
     @property
     def threshold(self) -> float | None:
-        return self._state.threshold
+        return self._rule[0]
 
     @property
     def min_margin(self) -> float | None:
-        return self._state.min_margin
+        return self._rule[1]
 
     def __len__(self) -> int:
-        return len(self._state.names)
+        return len(self._index)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._state.names
+        return name in self._index
 
     def __repr__(self) -> str:
-        st = self._state
-        return (f"AriadneRouter(adapters={len(st.names)}, centroids={st.matrix.shape[0]}, strategy={self._strategy.name!r}, "
-                f"embedder={self._embedder.name!r}, threshold={st.threshold}, min_margin={st.min_margin})")
+        idx, (threshold, min_margin) = self._index, self._rule
+        return (f"AriadneRouter(adapters={len(idx)}, centroids={idx.n_centroids}, strategy={self._strategy.name!r}, "
+                f"embedder={self._embedder.name!r}, threshold={threshold}, min_margin={min_margin})")
 
     def adapter_path(self, name: str) -> str | None:
         """The adapter folder recorded for ``name`` (None when none was given)."""
-        st = self._state
-        try:
-            return st.adapter_paths[st.names.index(name)]
-        except ValueError:
-            raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(st.names)}") from None
+        return self._index.adapter_path_of(name)
 
     def centroids(self, name: str) -> np.ndarray:
-        """A read-only view of ``name``'s centroids (m, d)."""
-        st = self._state
-        try:
-            return st.per_adapter[st.names.index(name)]
-        except ValueError:
-            raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(st.names)}") from None
+        """``name``'s centroids (m, d), read-only."""
+        return self._index.centroids_of(name)
 
     def n_examples(self, name: str) -> int:
-        st = self._state
-        try:
-            return st.n_examples[st.names.index(name)]
-        except ValueError:
-            raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(st.names)}") from None
+        """How many training inputs ``name``'s centroids summarise."""
+        return self._index.n_examples_of(name)
 
     def embedder_identity(self) -> dict[str, Any]:
         if self._identity is None:
@@ -294,83 +257,47 @@ class AriadneRouter:
         if isinstance(queries, str):
             raise InvalidInputError("route_batch takes a list of queries; use route() for a single string")
         items = validate_texts(queries, what="queries")
-        st = self._require_adapters()
+        idx = self._require_adapters()
         vecs = self._embedder.embed(items, batch_size=batch_size)
-        return self._decide(st, self._check_vectors(vecs, len(items)))
+        return self._decide(idx, self._check_vectors(idx, vecs, len(items)))
 
     def route_embeddings(self, vectors: np.ndarray) -> list[RouteDecision]:
         """Route precomputed query embeddings (n, d) made by this router's embedder."""
-        st = self._require_adapters()
+        idx = self._require_adapters()
         v = np.asarray(vectors, dtype=np.float32)
         if v.ndim == 1:
             v = v[None, :]
-        return self._decide(st, self._check_vectors(normalize_rows(v), None))
+        return self._decide(idx, self._check_vectors(idx, normalize_rows(v), None))
 
     def scores(self, queries: Sequence[str] | np.ndarray) -> np.ndarray:
         """Per-adapter scores (n, A) in :attr:`adapters` order: texts or precomputed embeddings."""
-        st = self._require_adapters()
+        idx = self._require_adapters()
         if isinstance(queries, np.ndarray):
             v = queries[None, :] if queries.ndim == 1 else queries
-            vecs = self._check_vectors(normalize_rows(v), None)
+            vecs = self._check_vectors(idx, normalize_rows(v), None)
         else:
             items = validate_texts(queries, what="queries")
-            vecs = self._check_vectors(self._embedder.embed(items), len(items))
-        return self._adapter_scores(st, vecs)
+            vecs = self._check_vectors(idx, self._embedder.embed(items), len(items))
+        return idx.scores(vecs)
 
-    def _require_adapters(self) -> _State:
-        st = self._state
-        if not st.names:
+    def _require_adapters(self) -> CentroidIndex:
+        idx = self._index
+        if not idx.names:
             raise InvalidInputError("the router has no adapters yet; add one with add_adapter() or build with from_examples()")
-        return st
+        return idx
 
-    def _check_vectors(self, vecs: np.ndarray, n: int | None) -> np.ndarray:
-        d = self._state.matrix.shape[1]
+    @staticmethod
+    def _check_vectors(idx: CentroidIndex, vecs: np.ndarray, n: int | None) -> np.ndarray:
+        d = idx.dimension
         if vecs.ndim != 2 or vecs.shape[1] != d or (n is not None and vecs.shape[0] != n):
             raise EmbedderMismatchError(f"query embeddings have shape {vecs.shape}, the index expects (n, {d})")
         if not np.all(np.isfinite(vecs)):
             raise InvalidInputError("query embeddings contain NaN or infinite values")
         return vecs
 
-    @staticmethod
-    def _adapter_scores(st: _State, vecs: np.ndarray) -> np.ndarray:
-        sims = vecs @ st.matrix.T  # (n, C): cosine to every centroid
-        return np.maximum.reduceat(sims, st.starts, axis=1)  # (n, A): best centroid per adapter
-
-    def _decide(self, st: _State, vecs: np.ndarray) -> list[RouteDecision]:
-        scores = self._adapter_scores(st, vecs)
-        n_ad = scores.shape[1]
-        best_idx = scores.argmax(axis=1)
-        rows = np.arange(scores.shape[0])
-        best = scores[rows, best_idx]
-        if n_ad > 1:
-            masked = scores.copy()
-            masked[rows, best_idx] = -np.inf
-            second_idx = masked.argmax(axis=1)
-            margin = best - scores[rows, second_idx]
-        else:
-            second_idx = None
-            margin = best.copy()
-        abstain = np.zeros(len(best), dtype=bool)
-        if st.threshold is not None:
-            abstain |= best < st.threshold
-        if st.min_margin is not None:
-            abstain |= margin < st.min_margin
-        names = st.names
-        out = []
-        for i in range(scores.shape[0]):
-            b = names[int(best_idx[i])]
-            out.append(
-                RouteDecision(
-                    adapter=None if abstain[i] else b,
-                    score=float(best[i]),
-                    margin=float(margin[i]),
-                    scores=dict(zip(names, scores[i].tolist())),
-                    abstained=bool(abstain[i]),
-                    best=b,
-                    runner_up=None if second_idx is None else names[int(second_idx[i])],
-                )
-            )
-        return out
+    def _decide(self, idx: CentroidIndex, vecs: np.ndarray) -> list[RouteDecision]:
+        threshold, min_margin = self._rule
+        return decide(idx.scores(vecs), idx.names, threshold, min_margin)
 
     # ------------------------------------------------------------------ mutation
     def add_adapter(
@@ -387,7 +314,7 @@ class AriadneRouter:
         if isinstance(texts, str):
             raise InvalidInputError(f"texts for adapter {name!r} must be a list of strings, not one string")
         items = validate_texts(texts, what=f"texts for adapter {name!r}")
-        if not replace and name in self._state.names:  # cheap early check before embedding
+        if not replace and name in self._index:  # cheap early check before embedding
             raise DuplicateAdapterError(f"adapter {name!r} is already in the index; pass replace=True to rebuild it")
         vecs = self._embedder.embed(items, show_progress=show_progress)
         self._put(name, vecs, len(items), adapter_path, replace)
@@ -413,59 +340,33 @@ class AriadneRouter:
         self._put(name, normalize_rows(v), v.shape[0], adapter_path, replace)
 
     def _dimension(self) -> int:
-        st = self._state
-        return st.matrix.shape[1] if st.names else int(self._embedder.dimension)
+        idx = self._index
+        return idx.dimension if idx.names else int(self._embedder.dimension)
 
     def _put(self, name: str, vecs: np.ndarray, n: int, adapter_path: Any, replace_existing: bool) -> None:
         cents = self._strategy.fit(vecs)
         path = None if adapter_path is None else str(Path(adapter_path).resolve())
         with self._lock:
-            st = self._state
-            if st.names and cents.shape[1] != st.matrix.shape[1]:
-                raise EmbedderMismatchError(f"new centroids are {cents.shape[1]}-d, the index holds {st.matrix.shape[1]}-d")
-            names, mats, counts, paths = list(st.names), list(st.per_adapter), list(st.n_examples), list(st.adapter_paths)
-            if name in names:
-                if not replace_existing:
-                    raise DuplicateAdapterError(f"adapter {name!r} is already in the index; pass replace=True to rebuild it")
-                i = names.index(name)
-                mats[i], counts[i], paths[i] = cents, n, path
-            else:
-                names.append(name)
-                mats.append(cents)
-                counts.append(n)
-                paths.append(path)
-            self._state = _State.build(names, mats, counts, paths, st.threshold, st.min_margin, cents.shape[1])
+            self._index = self._index.with_adapter(name, cents, n_examples=n, adapter_path=path, replace=replace_existing)
         log.info("added adapter %s (%d examples, %d centroids)", name, n, cents.shape[0])
 
     def remove_adapter(self, name: str) -> None:
         """Remove one adapter; the others keep their centroids bit for bit."""
         with self._lock:
-            st = self._state
-            if name not in st.names:
-                raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(st.names)}")
-            i = st.names.index(name)
-            keep = [j for j in range(len(st.names)) if j != i]
-            self._state = _State.build(
-                [st.names[j] for j in keep], [st.per_adapter[j] for j in keep], [st.n_examples[j] for j in keep],
-                [st.adapter_paths[j] for j in keep], st.threshold, st.min_margin, st.matrix.shape[1],
-            )
+            self._index = self._index.without_adapter(name)
 
     def set_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> None:
         """Record (or clear) the adapter folder for ``name``."""
+        path = None if adapter_path is None else str(Path(adapter_path).resolve())
         with self._lock:
-            st = self._state
-            if name not in st.names:
-                raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(st.names)}")
-            paths = list(st.adapter_paths)
-            paths[st.names.index(name)] = None if adapter_path is None else str(Path(adapter_path).resolve())
-            self._state = replace(st, adapter_paths=tuple(paths))
+            self._index = self._index.with_adapter_path(name, path)
 
     def set_thresholds(self, threshold: float | None = None, min_margin: float | None = None) -> None:
         """Set the abstention rule: abstain when score < threshold or margin < min_margin (None = off)."""
         t = _check_threshold(threshold, "threshold")
         m = _check_threshold(min_margin, "min_margin")
         with self._lock:
-            self._state = replace(self._state, threshold=t, min_margin=m)
+            self._rule = (t, m)
 
     # ------------------------------------------------------------------ calibration
     def calibrate(
@@ -480,28 +381,27 @@ class AriadneRouter:
         max_accuracy_drop: float = 0.01,
         apply: bool = True,
     ) -> dict[str, Any]:
-        """Choose an abstention threshold from held-out data; see :func:`calibration.calibrate_threshold`."""
-        from ariadne_integrations.routing.calibration import calibrate_threshold
+        """Choose an abstention threshold from held-out data; see :func:`calibration.calibrate_threshold`.
+
+        ``labels`` name each text's adapter; a label that is not an adapter in the index (and every
+        text of ``oos_texts``) counts as out of scope.
+        """
+        from ariadne_integrations.routing.calibration import calibrate_scores
 
         items = validate_texts(texts, what="texts")
         labs = list(labels)
         if len(labs) != len(items):
             raise InvalidInputError(f"texts and labels differ in length ({len(items)} vs {len(labs)})")
-        in_scope = [i for i, lab in enumerate(labs) if lab in self._state.names]
-        oos_rows = [i for i, lab in enumerate(labs) if lab not in self._state.names]
         extra_oos = validate_texts(oos_texts, what="oos_texts") if oos_texts is not None else []
-        if not in_scope:
+        if not any(lab in self._index for lab in labs):  # before embedding anything
             raise InvalidInputError("no calibration label is an adapter in the index; labels must name adapters")
         all_texts = items + extra_oos
-        st = self._require_adapters()
-        vecs = self._check_vectors(self._embedder.embed(all_texts), len(all_texts))
-        decisions = self._decide(replace(st, threshold=None, min_margin=None), vecs)
-        ins = [decisions[i] for i in in_scope]
-        oos = [decisions[i] for i in oos_rows] + decisions[len(items):]
-        result = calibrate_threshold(
-            [d.score if by == "score" else d.margin for d in ins],
-            [d.best == labs[i] for d, i in zip(ins, in_scope)],
-            [d.score if by == "score" else d.margin for d in oos],
+        idx = self._require_adapters()
+        vecs = self._check_vectors(idx, self._embedder.embed(all_texts), len(all_texts))
+        result = calibrate_scores(
+            idx.scores(vecs),
+            idx.names,
+            labs + [None] * len(extra_oos),
             by=by,
             target_oos_rejection=target_oos_rejection,
             target_in_scope_accuracy=target_in_scope_accuracy,
@@ -519,18 +419,16 @@ class AriadneRouter:
         """Write the index to ``folder`` atomically (safetensors + index.json)."""
         from ariadne_integrations.routing.persistence import IndexPayload, save_index
 
-        st = self._require_adapters()
+        idx = self._require_adapters()
+        threshold, min_margin = self._rule
         identity = self.embedder_identity()
-        if identity["dimension"] != st.matrix.shape[1]:
-            raise EmbedderMismatchError(f"the embedder makes {identity['dimension']}-d vectors but the index holds {st.matrix.shape[1]}-d")
-        payload = IndexPayload(
+        if identity["dimension"] != idx.dimension:
+            raise EmbedderMismatchError(f"the embedder makes {identity['dimension']}-d vectors but the index holds {idx.dimension}-d")
+        payload = IndexPayload.from_index(
+            idx,
             embedder=identity,
             strategy={"name": self._strategy.name, **self._strategy.params()},
-            thresholds={"threshold": st.threshold, "min_margin": st.min_margin},
-            names=list(st.names),
-            centroids=list(st.per_adapter),
-            n_examples=list(st.n_examples),
-            adapter_paths=list(st.adapter_paths),
+            thresholds={"threshold": threshold, "min_margin": min_margin},
         )
         return save_index(folder, payload)
 
@@ -560,11 +458,11 @@ class AriadneRouter:
         try:
             router = cls(emb, strategy=strat["name"], centroids=strat.get("centroids"), seed=int(strat.get("seed", 0)),
                          threshold=th.get("threshold"), min_margin=th.get("min_margin"))
+            index = payload.to_index()
         except InvalidInputError as exc:
             from ariadne_integrations.errors import IndexFormatError
 
             raise IndexFormatError(f"index {folder} has invalid settings: {exc}") from exc
         router._identity = dict(ident)
-        router._state = _State.build(payload.names, payload.centroids, payload.n_examples, payload.adapter_paths,
-                                     router._state.threshold, router._state.min_margin, int(ident["dimension"]))
+        router._index = index
         return router

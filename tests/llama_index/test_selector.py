@@ -90,6 +90,26 @@ def test_mixed_named_and_nameless_choices_use_the_description(selector):
     assert res.ind == 1 and "by description" in res.reason and "choice #1" in res.reason
 
 
+def test_repeated_tool_names_are_scored_apart(selector):
+    # two tools may share a name (nothing in LlamaIndex forbids it): each is still its own choice
+    choices = [ToolMetadata(name="docs", description="Invoices, refunds and payments."),
+               ToolMetadata(name="docs", description="Weather forecasts: rain, snow, temperature and wind.")]
+    assert selector.select(choices, "will it snow in Denver on Friday").ind == 1
+    assert selector.select(choices, "I need a refund for my last invoice").ind == 0
+    assert len(selector.scores(choices, "will it snow in Denver on Friday")) == 2
+
+
+def test_min_margin_needs_a_runner_up(selector, tool_choices):
+    # one choice has no runner-up: min_margin does not apply (a threshold still does)
+    one = tool_choices(("billing_docs",))
+    sel = AriadneSelector.from_router(selector.router, min_margin=5.0)
+    res = sel.select(one, "I was billed twice this month")
+    assert res.ind == 0 and not res.reason.startswith("low confidence") and "no runner-up" in res.reason
+    assert sel.select(tool_choices(), "I was billed twice this month").reason.startswith("low confidence")
+    strict = AriadneSelector.from_router(selector.router, threshold=0.99, min_margin=5.0)
+    assert strict.select(one, "I was billed twice this month").reason.startswith("low confidence")
+
+
 def test_replaced_route_invalidates_cached_choice_set(examples, tool_choices):
     sel = AriadneSelector.from_examples(examples)
     choices = tool_choices()

@@ -73,7 +73,7 @@ def test_calibration_targets(embedder, clinc_subset) -> None:
 
 def test_plots_write_files(tmp_path, clinc_router, clinc_subset) -> None:
     pytest.importorskip("matplotlib")
-    from ariadne_integrations.routing.evaluate import plot_abstention_curve, plot_confusion, plot_score_distributions
+    from ariadne_integrations.routing.plots import plot_abstention_curve, plot_confusion, plot_score_distributions
 
     _, dev, held, oos = clinc_subset
     rows = dev[:60] + [(t, "oos") for t in oos[:20]]

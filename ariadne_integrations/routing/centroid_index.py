@@ -1,0 +1,233 @@
+"""CentroidIndex: every adapter's centroids stacked into one matrix, as an immutable value.
+
+Why one matrix: a query's cosine to every centroid of every adapter is one matrix product, and an
+adapter's score is the max over its own rows (``np.maximum.reduceat`` over the adapter segments), so
+scoring costs the same whether the index holds three adapters or thousands.
+
+Why immutable: a change (:meth:`CentroidIndex.with_adapter`, :meth:`CentroidIndex.without_adapter`,
+:meth:`CentroidIndex.with_adapter_path`) returns a new index and leaves the old one as it was. An owner
+that swaps its reference in one assignment (as :class:`~ariadne_integrations.routing.router.AriadneRouter`
+does under its lock) gives concurrent readers a consistent snapshot without locking them, and a failed
+change leaves nothing half-made. The arrays are read-only; an adapter's centroid array is the same
+object in every index derived from the one that added it, so callers can tell by identity whether an
+adapter was replaced.
+
+Naming: what the index holds per entry is an *adapter* (what the router chooses); the data files'
+``task`` field names the adapter a training row belongs to.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from ariadne_integrations.errors import (
+    DuplicateAdapterError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    UnknownAdapterError,
+)
+
+__all__ = ["CentroidIndex"]
+
+
+def _frozen_rows(array: Any, what: str) -> np.ndarray:
+    """``array`` as a read-only float32 (m, d) array that no one else can write to.
+
+    An array this module already froze (read-only, owning its data) is kept as is, so an adapter keeps
+    its array object across derived indices; anything else is copied once.
+    """
+    a = np.asarray(array, dtype=np.float32)
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise InvalidInputError(f"{what} must be a non-empty (m, d) array of centroids, got shape {a.shape}")
+    if a.flags.writeable or not a.flags.owndata or not a.flags.c_contiguous:
+        a = np.array(a, dtype=np.float32, order="C", copy=True)
+        a.setflags(write=False)
+    if not np.all(np.isfinite(a)):
+        raise InvalidInputError(f"{what} contains NaN or infinite values")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class CentroidIndex:
+    """The adapters' unit-norm centroids, stacked, with per-adapter segments; never changes in place.
+
+    Args:
+        names: adapter names, unique, in index order (the order of :meth:`scores`' columns).
+        centroids: one (m_i, d) array of unit-norm centroid rows per adapter (m_i >= 1). Rows are used as
+            given (not re-normalised), so a saved index scores bit for bit as it did when saved.
+        n_examples: how many training inputs each adapter's centroids summarise; default: its m_i.
+        adapter_paths: each adapter's folder, or None; default: None for all.
+        dimension: the embedding dimension d. Needed only for an empty index (which then takes the
+            dimension of its first adapter, see :meth:`with_adapter`); otherwise checked against the rows.
+
+    Derived, read-only: ``matrix`` (sum m_i, d) all centroids stacked in adapter order, and ``offsets``
+    (A + 1,) with adapter ``i`` owning rows ``offsets[i]:offsets[i + 1]``.
+    """
+
+    names: tuple[str, ...]
+    centroids: tuple[np.ndarray, ...]
+    n_examples: tuple[int, ...] = ()
+    adapter_paths: tuple[str | None, ...] = ()
+    dimension: int = 0
+    matrix: np.ndarray = field(init=False, repr=False)
+    offsets: np.ndarray = field(init=False, repr=False)
+    _starts: np.ndarray = field(init=False, repr=False)
+    _position: Mapping[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        for n in names:
+            if not isinstance(n, str) or not n.strip():
+                raise InvalidInputError(f"adapter names must be non-empty strings, got {n!r}")
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise DuplicateAdapterError(f"adapter names must be unique; repeated: {dupes}")
+        given = tuple(self.centroids)
+        if len(given) != len(names):
+            raise InvalidInputError(f"{len(names)} adapter names but {len(given)} centroid arrays")
+        mats = tuple(_frozen_rows(c, f"centroids of adapter {n!r}") for n, c in zip(names, given))
+        counts = [m.shape[0] for m in mats]
+        n_ex = tuple(counts) if len(self.n_examples) == 0 and names else tuple(self.n_examples)
+        if len(n_ex) != len(names):
+            raise InvalidInputError(f"{len(names)} adapter names but {len(n_ex)} example counts")
+        for n, k in zip(names, n_ex):
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+                raise InvalidInputError(f"n_examples of adapter {n!r} must be a non-negative integer, got {k!r}")
+        paths = (None,) * len(names) if len(self.adapter_paths) == 0 else tuple(self.adapter_paths)
+        if len(paths) != len(names):
+            raise InvalidInputError(f"{len(names)} adapter names but {len(paths)} adapter paths")
+        dims = {m.shape[1] for m in mats}
+        if len(dims) > 1:
+            raise EmbedderMismatchError(f"centroid arrays differ in dimension: {sorted(dims)}")
+        dim = int(self.dimension) if not dims else dims.pop()
+        if self.dimension and mats and int(self.dimension) != dim:
+            raise EmbedderMismatchError(f"centroids are {dim}-d but dimension={self.dimension} was given")
+        if dim < 0:
+            raise InvalidInputError(f"dimension must be >= 0, got {dim}")
+        matrix = np.ascontiguousarray(np.concatenate(mats, axis=0)) if mats else np.zeros((0, dim), np.float32)
+        matrix.setflags(write=False)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        offsets.setflags(write=False)
+        starts = offsets[:-1]
+        set_ = object.__setattr__
+        set_(self, "names", names)
+        set_(self, "centroids", mats)
+        set_(self, "n_examples", tuple(int(k) for k in n_ex))
+        set_(self, "adapter_paths", tuple(None if p is None else os.fspath(p) for p in paths))
+        set_(self, "dimension", dim)
+        set_(self, "matrix", matrix)
+        set_(self, "offsets", offsets)
+        set_(self, "_starts", starts)
+        set_(self, "_position", MappingProxyType({n: i for i, n in enumerate(names)}))
+
+    @classmethod
+    def empty(cls, dimension: int = 0) -> "CentroidIndex":
+        """An index with no adapters (dimension 0: taken from the first adapter added)."""
+        return cls((), (), dimension=dimension)
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            return name in self._position
+        except TypeError:  # an unhashable object is no adapter name
+            return False
+
+    def __repr__(self) -> str:
+        return f"CentroidIndex(adapters={len(self.names)}, centroids={self.n_centroids}, dimension={self.dimension})"
+
+    @property
+    def n_centroids(self) -> int:
+        """Total number of centroid rows (all adapters)."""
+        return int(self.matrix.shape[0])
+
+    def position(self, name: str) -> int:
+        """Column of ``name`` in :meth:`scores`; UnknownAdapterError when it is not in the index."""
+        try:
+            return self._position[name]
+        except (KeyError, TypeError):
+            raise UnknownAdapterError(f"no adapter {name!r} in the index; known: {list(self.names)}") from None
+
+    def centroids_of(self, name: str) -> np.ndarray:
+        """``name``'s centroids (m, d), read-only."""
+        return self.centroids[self.position(name)]
+
+    def n_examples_of(self, name: str) -> int:
+        return self.n_examples[self.position(name)]
+
+    def adapter_path_of(self, name: str) -> str | None:
+        return self.adapter_paths[self.position(name)]
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Each adapter's score for unit query vectors: the max cosine over that adapter's centroids.
+
+        ``vectors`` (n, d) gives (n, A); one vector (d,) gives (A,). Columns follow :attr:`names`.
+        Queries are not re-normalised here: the caller owns its vectors' checks.
+        """
+        if not self.names:
+            raise InvalidInputError("the index has no adapters to score against")
+        v = np.asarray(vectors)  # no cast: float64 queries score in float64, as they always did
+        if v.ndim not in (1, 2) or v.shape[-1] != self.dimension:
+            raise EmbedderMismatchError(f"query vectors have shape {v.shape}, the index expects (n, {self.dimension})")
+        if v.ndim == 1:
+            return np.maximum.reduceat(self.matrix @ v, self._starts)
+        sims = v @ self.matrix.T  # (n, C): cosine to every centroid
+        return np.maximum.reduceat(sims, self._starts, axis=1)  # (n, A): best centroid per adapter
+
+    # ------------------------------------------------------------------ deriving (copy-on-write)
+    def with_adapter(
+        self,
+        name: str,
+        centroids: np.ndarray,
+        *,
+        n_examples: int | None = None,
+        adapter_path: str | os.PathLike[str] | None = None,
+        replace: bool = False,
+    ) -> "CentroidIndex":
+        """A new index with ``name`` appended (or, with ``replace=True``, rebuilt in its place).
+
+        Every other adapter keeps its centroid array (the same object). This index is not changed.
+        """
+        cents = _frozen_rows(centroids, f"centroids of adapter {name!r}")
+        if self.names and cents.shape[1] != self.dimension:
+            raise EmbedderMismatchError(f"new centroids are {cents.shape[1]}-d, the index holds {self.dimension}-d")
+        names, mats = list(self.names), list(self.centroids)
+        counts, paths = list(self.n_examples), list(self.adapter_paths)
+        n = cents.shape[0] if n_examples is None else n_examples
+        path = None if adapter_path is None else os.fspath(adapter_path)
+        if name in self._position:
+            if not replace:
+                raise DuplicateAdapterError(f"adapter {name!r} is already in the index; pass replace=True to rebuild it")
+            i = self._position[name]
+            mats[i], counts[i], paths[i] = cents, n, path
+        else:
+            names.append(name)
+            mats.append(cents)
+            counts.append(n)
+            paths.append(path)
+        return CentroidIndex(tuple(names), tuple(mats), tuple(counts), tuple(paths), cents.shape[1])
+
+    def without_adapter(self, name: str) -> "CentroidIndex":
+        """A new index without ``name``; the others keep their centroids bit for bit."""
+        i = self.position(name)
+        keep = [j for j in range(len(self.names)) if j != i]
+        return CentroidIndex(
+            tuple(self.names[j] for j in keep),
+            tuple(self.centroids[j] for j in keep),
+            tuple(self.n_examples[j] for j in keep),
+            tuple(self.adapter_paths[j] for j in keep),
+            self.dimension,
+        )
+
+    def with_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> "CentroidIndex":
+        """A new index with ``name``'s adapter folder recorded (or cleared with None)."""
+        i = self.position(name)
+        paths = list(self.adapter_paths)
+        paths[i] = None if adapter_path is None else os.fspath(adapter_path)
+        return CentroidIndex(self.names, self.centroids, self.n_examples, tuple(paths), self.dimension)
