@@ -124,8 +124,9 @@ class RoutedStream:
 
 
 def forced_decision(adapter: str | None) -> RouteDecision:
-    """The decision reported when the adapter was chosen by the caller, not by the router."""
-    return RouteDecision(adapter=adapter, score=1.0, margin=1.0, scores={}, abstained=adapter is None,
+    """The decision reported when the caller chose the adapter: no router ran, so no score, margin or
+    abstention is reported (NaN scores become None in :func:`routing_metadata`)."""
+    return RouteDecision(adapter=adapter, score=math.nan, margin=math.nan, scores={}, abstained=False,
                          best=adapter, runner_up=None)
 
 
@@ -138,6 +139,8 @@ class RoutedGenerator:
 
     ``router`` may be None (then every prompt goes to the forced ``adapter``, or to the bare
     backbone). Either argument may also be a zero-argument callable that builds it on first use.
+    ``threshold`` / ``min_margin`` override the router's own abstention rule (None = the router's);
+    an abstained prompt is answered by the bare backbone.
     """
 
     def __init__(
@@ -147,7 +150,11 @@ class RoutedGenerator:
         *,
         adapter: str | None = None,
         adapter_names: Sequence[str] | None = None,
+        threshold: float | None = None,
+        min_margin: float | None = None,
     ) -> None:
+        self.threshold = threshold
+        self.min_margin = min_margin
         self._router_src = router
         self._backend_src = backend
         self._router: Any = None if callable(router) and not hasattr(router, "route_batch") else router
@@ -168,6 +175,8 @@ class RoutedGenerator:
         max_loaded_adapters: int = 8,
         backend: GenerationBackend | None = None,
         adapter: str | None = None,
+        threshold: float | None = None,
+        min_margin: float | None = None,
     ) -> "RoutedGenerator":
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
@@ -180,7 +189,8 @@ class RoutedGenerator:
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
         be: Any = backend if backend is not None else (lambda: cached_runtime(path, backbone, max_loaded_adapters))
-        return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names)
+        return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names, threshold=threshold,
+                   min_margin=min_margin)
 
     # ------------------------------------------------------------------ lazy parts
     def _once(self, attr: str, make: Any) -> Any:
@@ -267,7 +277,8 @@ class RoutedGenerator:
         router = self.router
         if router is None:
             return [_no_router_decision() for _ in texts]
-        return router.route_batch(list(texts))
+        rule = {k: v for k, v in (("threshold", self.threshold), ("min_margin", self.min_margin)) if v is not None}
+        return router.route_batch(list(texts), **rule)
 
     def _decide(self, prompts: Sequence[Prompt], route_texts: Sequence[str] | None, adapter: str | None
                 ) -> tuple[list[RouteDecision], bool]:

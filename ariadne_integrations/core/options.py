@@ -98,6 +98,11 @@ class RoutedModelOptions(BaseModel):
     api_key: SecretStr | None = None
     adapter: str | None = None
     """Force this adapter for every call (``"__base__"`` = bare backbone); None = route each prompt."""
+    threshold: float | None = None
+    """Abstain (answer with the bare backbone) when the best adapter scores below this; None = the
+    index's calibrated threshold; -1 = never abstain on score."""
+    min_margin: float | None = None
+    """Abstain when the best adapter leads the runner-up by less than this; None = the index's."""
     max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0,
                                 validation_alias=AliasChoices("max_new_tokens", "max_tokens"))
     temperature: float = Field(default=0.0, ge=0.0)
@@ -201,7 +206,7 @@ class RoutedModelOptions(BaseModel):
         if self.index is not None:
             return RoutedGenerator.from_index(
                 self.index, backbone=self.backbone, max_loaded_adapters=self.max_loaded_adapters, backend=backend,
-                adapter=self.adapter,
+                adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin,
             )
         router, backbone, bound = self.router, self.backbone, self.max_loaded_adapters
         if backend is None and router is not None:
@@ -214,7 +219,7 @@ class RoutedModelOptions(BaseModel):
             backend = make_runtime
         elif backend is None:
             backend = lambda: bare_runtime(backbone, bound)  # noqa: E731 - built on first use
-        return RoutedGenerator(router, backend, adapter=self.adapter)
+        return RoutedGenerator(router, backend, adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin)
 
     @property
     def backbone_name(self) -> str:

@@ -65,6 +65,10 @@ def _check_query(query: Any) -> str:
     return query
 
 
+INDEX_RULE: Any = object()
+"""Default of the per-call ``threshold`` / ``min_margin``: use the index's own."""
+
+
 class AriadneRouter:
     """Routes queries to adapters by nearest training-input centroids (the ARIADNE method).
 
@@ -248,18 +252,26 @@ class AriadneRouter:
         """Embed texts with the router's embedder (unit-norm float32 rows)."""
         return self._embedder.embed(texts, batch_size=batch_size, show_progress=show_progress)
 
-    def route(self, query: str) -> RouteDecision:
+    def route(self, query: str, *, threshold: Any = INDEX_RULE, min_margin: Any = INDEX_RULE) -> RouteDecision:
         """Route one query: the best adapter, or abstain below the thresholds."""
-        return self.route_batch([_check_query(query)])[0]
+        return self.route_batch([_check_query(query)], threshold=threshold, min_margin=min_margin)[0]
 
-    def route_batch(self, queries: Sequence[str], *, batch_size: int = 32) -> list[RouteDecision]:
-        """Route many queries with one embedding call and one matrix product."""
+    def route_batch(self, queries: Sequence[str], *, batch_size: int = 32, threshold: Any = INDEX_RULE,
+                    min_margin: Any = INDEX_RULE) -> list[RouteDecision]:
+        """Route many queries with one embedding call and one matrix product.
+
+        ``threshold`` / ``min_margin`` override the index's own for this call (None = no such rule);
+        left out, the index's apply.
+        """
         if isinstance(queries, str):
             raise InvalidInputError("route_batch takes a list of queries; use route() for a single string")
         items = validate_texts(queries, what="queries")
         idx = self._require_adapters()
-        vecs = self._embedder.embed(items, batch_size=batch_size)
-        return self._decide(idx, self._check_vectors(idx, vecs, len(items)))
+        rule = self._rule
+        rule = (rule[0] if threshold is INDEX_RULE else _check_threshold(threshold, "threshold"),
+                rule[1] if min_margin is INDEX_RULE else _check_threshold(min_margin, "min_margin"))
+        vecs = self._check_vectors(idx, self._embedder.embed(items, batch_size=batch_size), len(items))
+        return decide(idx.scores(vecs), idx.names, *rule)
 
     def route_embeddings(self, vectors: np.ndarray) -> list[RouteDecision]:
         """Route precomputed query embeddings (n, d) made by this router's embedder."""

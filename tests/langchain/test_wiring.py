@@ -269,3 +269,27 @@ def test_chat_batch_is_one_backend_call_with_per_input_results(routing_index, fa
     mixed = chat.batch([qs[0], "", qs[1]], return_exceptions=True)
     assert isinstance(mixed[1], InvalidInputError) and mixed[0].response_metadata["adapter"] == labels[0]
     assert len(fake_backend.calls) == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda idx, be, **kw: AriadneLLM(index=idx, backend=be, **kw),
+    lambda idx, be, **kw: ChatAriadne(index=idx, backend=be, **kw),
+])
+def test_threshold_override_sends_weak_matches_to_the_bare_backbone(routing_index, fake_backend, make):
+    question = "What is the capital of France?"
+    strict = make(routing_index, fake_backend, threshold=0.99)
+    out = strict.invoke(question)
+    info = out.response_metadata if hasattr(out, "response_metadata") else strict.generate([question]).generations[0][0].generation_info
+    assert info["adapter"] is None and info["abstained"] is True and info["best"] in TASKS and not info["forced"]
+    assert fake_backend.calls[-1][1] == [None]  # the bare backbone answered
+    lenient = make(routing_index, fake_backend, threshold=-1.0)
+    lenient.invoke(question)
+    assert fake_backend.calls[-1][1] == [info["best"]]
+
+
+def test_forced_adapter_reports_no_made_up_score(routing_index, fake_backend):
+    llm = AriadneLLM(index=routing_index, backend=fake_backend)
+    for forced, adapter in (("sql", "sql"), (BASE, None)):
+        info = llm.generate(["hello"], adapter=forced).generations[0][0].generation_info
+        assert info["forced"] is True and info["adapter"] == adapter and info["abstained"] is False
+        assert info["score"] is None and info["margin"] is None and info["scores"] == {}
