@@ -62,20 +62,36 @@ def index_build(
     centroids: Optional[int] = typer.Option(None, help="Centroids per adapter for kmeans (default: from the data)."),
     threshold: Optional[float] = typer.Option(None, help="Abstain when the best score is below this."),
     min_margin: Optional[float] = typer.Option(None, help="Abstain when the lead over the runner-up is below this."),
+    calibrate_oos: Optional[Path] = typer.Option(
+        None, "--calibrate-oos",
+        help="JSONL of out-of-scope queries (text field only): calibrate the abstention threshold in the same step, "
+             "on a held-out share of the examples plus these."),
+    holdout: float = typer.Option(0.1, help="Share of each adapter's examples held out for --calibrate-oos."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Build a routing index from labelled JSONL data and/or adapter folders."""
+    from ariadne_integrations.errors import InvalidInputError
+    from ariadne_integrations.routing.data import read_jsonl
     from ariadne_integrations.routing.router import AriadneRouter
 
+    if calibrate_oos is not None and threshold is not None:
+        raise InvalidInputError("give --threshold or --calibrate-oos, not both: calibration chooses the threshold")
     examples, paths = _collect_examples(list(data), list(adapter), text_field, label_field)
+    oos = read_jsonl(calibrate_oos, text_field=text_field, label_field=None) if calibrate_oos else None
     router = AriadneRouter.from_examples(
         examples, embedder=embedder, strategy=strategy, centroids=centroids, threshold=threshold,
         min_margin=min_margin, adapter_paths=paths, show_progress=progress,
+        calibrate_oos=oos, holdout=holdout,  # type: ignore[arg-type]
     )
     router.save(out)
     total = sum(len(v) for v in examples.values())
     typer.echo(f"built index {out}: {len(router.adapters)} adapters from {total} examples ({router.strategy.name}, "
                f"{sum(router.centroids(n).shape[0] for n in router.adapters)} centroids)")
+    rep = router.calibration_report
+    if rep is not None:
+        typer.echo(f"calibrated threshold={rep['threshold']:.4f} on {rep['n_heldout']} held-out examples + {rep['n_oos']} "
+                   f"out-of-scope texts: in-scope accuracy {rep['in_scope_accuracy']:.3f}, "
+                   f"out-of-scope rejection {rep['oos_rejection']:.3f}")
 
 
 @index_app.command("info")

@@ -91,6 +91,8 @@ class AriadneRouter:
         self._strategy: Strategy = make_strategy(strategy, centroids, seed)
         self._lock = threading.RLock()
         self._identity: dict[str, Any] | None = None  # filled lazily (needs the model for the dimension)
+        self.calibration_report: dict[str, Any] | None = None
+        """What the last one-step calibration (``from_examples(calibrate_oos=...)``) measured."""
         self._index: CentroidIndex = CentroidIndex.empty()
         # (threshold, min_margin): one tuple so that a reader never pairs a new value with an old one
         self._rule: tuple[float | None, float | None] = (
@@ -111,8 +113,17 @@ class AriadneRouter:
         show_progress: bool = False,
         seed: int = 0,
         batch_size: int = 32,
+        calibrate_oos: Sequence[str] | None = None,
+        holdout: float = 0.1,
     ) -> "AriadneRouter":
-        """Build a router from ``{adapter_name: [training inputs]}``; all texts are embedded in one pass."""
+        """Build a router from ``{adapter_name: [training inputs]}``; all texts are embedded in one pass.
+
+        ``calibrate_oos``: out-of-scope texts (questions no adapter should take). The abstention
+        threshold is then calibrated in the same step: a seeded ``holdout`` share of every adapter's
+        examples is held out, centroids fitted on the rest score the held-out and the out-of-scope
+        texts, :func:`~ariadne_integrations.routing.calibration.calibrate_scores` picks the threshold,
+        and the final centroids are fitted on all examples. The report is :attr:`calibration_report`.
+        """
         if not isinstance(examples, Mapping):
             raise InvalidInputError(f"examples must be a mapping {{adapter name: [texts]}}, got {type(examples).__name__}")
         if not examples:
@@ -148,7 +159,37 @@ class AriadneRouter:
             tuple(str(Path(paths[n]).resolve()) if n in paths else None for n in names),
             vecs.shape[1],
         )
+        if calibrate_oos is not None:
+            router._calibrate_on_holdout(names, [len(g) for g in groups], vecs, calibrate_oos, holdout, seed, batch_size)
         return router
+
+    def _calibrate_on_holdout(self, names: Sequence[str], sizes: Sequence[int], vecs: np.ndarray,
+                              oos_texts: Sequence[str], holdout: float, seed: int, batch_size: int) -> None:
+        """Threshold from held-out examples + out-of-scope texts, scored by centroids fitted without them."""
+        from ariadne_integrations.routing.calibration import calibrate_scores
+
+        if not 0 < holdout < 1:
+            raise InvalidInputError(f"holdout must be a share in (0, 1), got {holdout!r}")
+        oos = validate_texts(oos_texts, what="calibrate_oos")
+        rng = np.random.default_rng(seed)
+        fit_mats, held_rows, labels, start = [], [], [], 0
+        for name, n in zip(names, sizes):
+            order = rng.permutation(n) + start
+            k = int(round(holdout * n)) if n >= 5 else 0
+            held, fit = order[:k], order[k:]
+            fit_mats.append(self._strategy.fit(vecs[fit]))
+            held_rows.extend(held.tolist())
+            labels.extend([name] * k)
+            start += n
+        if not held_rows:
+            raise InvalidInputError("no adapter has 5 or more examples to hold out for calibration")
+        probe = CentroidIndex(tuple(names), tuple(fit_mats), tuple(sizes), (None,) * len(names), vecs.shape[1])
+        oos_vecs = self._check_vectors(probe, self._embedder.embed(oos, batch_size=batch_size), len(oos))
+        scores = probe.scores(np.concatenate([vecs[held_rows], oos_vecs]))
+        report = calibrate_scores(scores, names, labels + [None] * len(oos))
+        report = {**report, "n_heldout": len(held_rows), "n_oos": len(oos), "holdout": holdout}
+        self.set_thresholds(threshold=report["threshold"], min_margin=None)
+        self.calibration_report = report
 
     @classmethod
     def from_jsonl(

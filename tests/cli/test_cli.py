@@ -110,3 +110,33 @@ def test_console_error_has_no_traceback(tmp_path: Path) -> None:
                           "--data", str(tmp_path / "d.jsonl"), "--json"], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.startswith("error:") and "Traceback" not in out.stderr
+
+
+GENERAL = ["What is the capital of France?", "Who wrote Pride and Prejudice?", "How tall is Mount Everest?",
+           "Tell me a joke about cats.", "What is 17 times 23?", "How are you today?", "Who painted the Mona Lisa?",
+           "What year did the Second World War end?", "Why is the sky blue?", "Recommend a good book to read."]
+GENERAL_HELD_OUT = ["What is the largest ocean on Earth?", "How many legs does a spider have?",
+                    "Who discovered penicillin?", "What is the square root of 144?", "Good morning, how was your weekend?",
+                    "What language is spoken in Brazil?"]
+
+
+def test_index_build_calibrates_the_threshold_in_one_step(tmp_path):
+    from ariadne_integrations.demo import demo_data_path
+    from ariadne_integrations.routing.data import read_jsonl
+    from ariadne_integrations.routing.router import AriadneRouter
+
+    oos = _jsonl(tmp_path / "oos.jsonl", [{"input": q} for q in GENERAL])
+    out = tmp_path / "idx"
+    res = runner.invoke(app, ["index", "build", "--data", str(demo_data_path()), "--calibrate-oos", str(oos),
+                              "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "calibrated threshold=" in res.output and "out-of-scope rejection" in res.output
+    router = AriadneRouter.load(out)
+    assert router.threshold is not None and 0 < router.threshold < 1
+    held = read_jsonl(demo_data_path(split="test"))
+    decisions = router.route_batch([t for t, _ in held])
+    assert sum(d.adapter == lab for d, (_, lab) in zip(decisions, held)) / len(held) >= 0.95
+    assert sum(d.abstained for d in router.route_batch(GENERAL_HELD_OUT)) >= len(GENERAL_HELD_OUT) - 1
+    both = runner.invoke(app, ["index", "build", "--data", str(demo_data_path()), "--calibrate-oos", str(oos),
+                               "--threshold", "0.3", "--out", str(tmp_path / "idx2")])
+    assert both.exit_code == 2 and "not both" in both.output
