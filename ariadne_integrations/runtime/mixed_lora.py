@@ -1,20 +1,43 @@
 """A faster mixed-adapter LoRA forward for one batched ``generate`` where rows use different adapters.
 
 peft's ``_mixed_batch_forward`` loops over the adapters of the batch at every LoRA layer and every
-decoding step (select the rows, two small matmuls, scatter back). On a small CPU backbone that loop
-costs about as much as the base layer itself. Here, for the duration of one call, every vanilla LoRA
-``Linear`` gets the per-row A and B (scaling folded in, ranks zero-padded, zeros for "__base__" rows)
-gathered once; each step then adds the LoRA term with two batched matmuls. Layers this cannot serve
-exactly (DoRA and other variants, merged or fan-in-fan-out layers) keep peft's own path, as does any
-step whose batch size differs from the plan (beam search, num_return_sequences).
+decoding step (select the rows, two small matmuls, scatter back); on a small CPU backbone that loop
+is a large share of each step. Here, for the duration of one call, every vanilla LoRA ``Linear`` gets
+the per-row A and B (scaling folded in, ranks zero-padded, zeros for ``BASE_ADAPTER`` rows) gathered
+once; each step then adds the LoRA term with two batched matmuls. Layers this cannot serve exactly
+(DoRA and other variants, merged or fan-in-fan-out layers) keep peft's own path, as does any step
+whose batch size differs from the plan (beam search, num_return_sequences).
+
+peft private API this relies on (checked against peft 0.21): the private method
+``peft.tuners.lora.layer.LoraLayer._mixed_batch_forward``, which ``peft.tuners.lora.layer.Linear.forward``
+calls when ``adapter_names`` is given, is replaced per module instance for one call; the module-level
+``peft.tuners.lora.layer.VARIANT_KWARG_KEYS`` is read. When an installed peft lacks either,
+:func:`fast_mixed_batch` logs a warning once and patches nothing, so peft's own (slower) path answers.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import types
 from typing import Any, Iterator, Sequence
 
-PEFT_BASE = "__base__"
+from ariadne_integrations.constants import BASE_ADAPTER
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["fast_mixed_batch", "peft_supports_fast_mixed_batch"]
+
+_PATCHED_METHOD = "_mixed_batch_forward"
+_warned_unsupported = False
+
+
+def peft_supports_fast_mixed_batch() -> bool:
+    """Whether the installed peft has the private hooks :func:`fast_mixed_batch` replaces and reads."""
+    try:
+        from peft.tuners.lora import layer
+    except ImportError:
+        return False
+    return callable(getattr(layer.Linear, _PATCHED_METHOD, None)) and hasattr(layer, "VARIANT_KWARG_KEYS")
 
 
 def _plan_for(module: Any, names: Sequence[str]) -> tuple[Any, Any] | None:
@@ -23,7 +46,7 @@ def _plan_for(module: Any, names: Sequence[str]) -> tuple[Any, Any] | None:
 
     if getattr(module, "merged", False) or getattr(module, "fan_in_fan_out", False):
         return None
-    used = [n for n in dict.fromkeys(names) if n != PEFT_BASE and n in module.lora_A]
+    used = [n for n in dict.fromkeys(names) if n != BASE_ADAPTER and n in module.lora_A]
     if any(n in getattr(module, "lora_variant", {}) for n in used):
         return None
     weight = module.get_base_layer().weight
@@ -50,7 +73,7 @@ def _plan_for(module: Any, names: Sequence[str]) -> tuple[Any, Any] | None:
 def _fast_mixed_batch_forward(self: Any, x: Any, *args: Any, adapter_names: Sequence[str], **kwargs: Any) -> Any:
     a_rows, b_rows = self._ariadne_mixed_plan
     if x.shape[0] != a_rows.shape[0] or x.dim() not in (2, 3):
-        return type(self)._mixed_batch_forward(self, x, *args, adapter_names=adapter_names, **kwargs)
+        return getattr(type(self), _PATCHED_METHOD)(self, x, *args, adapter_names=adapter_names, **kwargs)
     import torch
     from peft.tuners.lora.layer import VARIANT_KWARG_KEYS
 
@@ -70,9 +93,21 @@ def fast_mixed_batch(peft_model: Any, names: Sequence[str]) -> Iterator[int]:
     """Within this block, LoRA layers of ``peft_model`` serve ``adapter_names=names`` the fast way.
 
     The caller must hold the model's lock (the plan is per-module state). Yields how many layers
-    use the fast path. Adapters used by a single row set, or one adapter only, gain little: the
-    caller may skip this for those.
+    use the fast path (0 when the installed peft lacks the private hooks: peft's own path then runs).
+    Adapters used by a single row set, or one adapter only, gain little: the caller may skip this for those.
     """
+    global _warned_unsupported
+    if not peft_supports_fast_mixed_batch():
+        if not _warned_unsupported:
+            import peft
+
+            logger.warning(
+                "peft %s has no peft.tuners.lora.layer.Linear.%s or VARIANT_KWARG_KEYS (private peft API, "
+                "tested with peft 0.21): mixed-adapter batches use peft's own slower path",
+                getattr(peft, "__version__", "?"), _PATCHED_METHOD)
+            _warned_unsupported = True
+        yield 0
+        return
     from peft.tuners.lora.layer import Linear as LoraLinear
 
     patched = []
@@ -84,10 +119,10 @@ def fast_mixed_batch(peft_model: Any, names: Sequence[str]) -> Iterator[int]:
             if plan is None:
                 continue
             module._ariadne_mixed_plan = plan
-            module._mixed_batch_forward = types.MethodType(_fast_mixed_batch_forward, module)
+            setattr(module, _PATCHED_METHOD, types.MethodType(_fast_mixed_batch_forward, module))
             patched.append(module)
         yield len(patched)
     finally:
         for module in patched:
-            module.__dict__.pop("_mixed_batch_forward", None)
+            module.__dict__.pop(_PATCHED_METHOD, None)
             module.__dict__.pop("_ariadne_mixed_plan", None)

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk
+from ariadne_integrations.runtime.stops import StopHoldBack, cut_at_stop
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class OpenAICompatibleBackend:
             raise ServerError(f"unexpected response from {self.base_url}{path}: {str(data)[:200]}") from None
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason") or "stop"
-        text, stop_seq = _cut_at_stop(text or "", config.stop)
+        text, stop_seq = cut_at_stop(text or "", config.stop)  # for servers that ignore `stop`
         return GenerationResult(
             text=text,
             adapter=adapter,
@@ -256,29 +257,26 @@ class OpenAICompatibleBackend:
 
     def _stream_events(self, path: str, payload: dict[str, Any], adapter: str | None) -> Iterator[StreamChunk]:
         url = self.base_url + path
-        stops = tuple(payload.get("stop") or ())
         lines = self._lines(url, payload, adapter)
         try:
-            yield from self._parse_events(lines, url, stops, adapter, state := {"finish": None, "usage": {}, "pending": ""})
+            for chunk in self._parse_events(lines, url, tuple(payload.get("stop") or ()), adapter):
+                if chunk.final:
+                    break
+                yield chunk
         finally:
             lines.close()
-        usage, finish, pending = state["usage"], state["finish"], state["pending"]
-        yield StreamChunk(
-            text=pending,
-            final=True,
-            adapter=adapter,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            finish_reason="length" if finish == "length" else "stop",
-        )
+        yield chunk  # the final chunk (usage, held-back tail), once the connection is released
 
     @staticmethod
-    def _parse_events(lines: Iterator[str], url: str, stops: tuple[str, ...], adapter: str | None,
-                      state: dict[str, Any]) -> Iterator[StreamChunk]:
+    def _parse_events(lines: Iterator[str], url: str, stops: tuple[str, ...], adapter: str | None) -> Iterator[StreamChunk]:
+        """Server-sent events to chunks; the last one is final and carries usage and the held-back tail.
+
+        Servers apply ``stop`` themselves; the hold-back guards against ones that do not, and
+        after a stop string the events are read only for the usage counts.
+        """
         finish: str | None = None
         usage: dict[str, Any] = {}
-        pending = ""
-        stopped = False  # a stop string was seen: keep reading only for the usage event
+        held = StopHoldBack(stops)
         for line in lines:
             if not line.startswith("data:"):
                 continue
@@ -291,35 +289,27 @@ class OpenAICompatibleBackend:
                 raise ServerError(f"bad server-sent event from {url}: {body[:200]!r}") from None
             if event.get("usage"):
                 usage = event["usage"]
-            if stopped:
+            if held.found is not None:
                 continue
+            text = ""
             for choice in event.get("choices") or []:
                 delta = choice.get("delta", {}).get("content") if "delta" in choice else choice.get("text")
-                if delta:  # held back while it may still be the start of a stop string
-                    pending += delta
+                if delta:
+                    text += held.feed(delta)
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-            if pending and stops:
-                cut, seq = _cut_at_stop(pending, stops)
-                if seq is not None:
-                    pending = cut
-                    finish = "stop"
-                    if pending:
-                        yield StreamChunk(text=pending, adapter=adapter)
-                    pending = ""
-                    stopped = True
-                    continue
-                n_safe = len(pending) - (max(len(s) for s in stops) - 1)
-                safe = pending[:n_safe] if n_safe > 0 else ""
-                if safe:
-                    yield StreamChunk(text=safe, adapter=adapter)
-                    pending = pending[len(safe):]
-            elif pending:
-                yield StreamChunk(text=pending, adapter=adapter)
-                pending = ""
-        if stopped:
+            if text:
+                yield StreamChunk(text=text, adapter=adapter)
+        if held.found is not None:
             finish = "stop"
-        state.update(finish=finish, usage=usage, pending=pending)
+        yield StreamChunk(
+            text=held.flush(),
+            final=True,
+            adapter=adapter,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason="length" if finish == "length" else "stop",
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -327,12 +317,3 @@ class OpenAICompatibleBackend:
             self._client.close()
         self._client = None
 
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
-    """Servers apply ``stop`` themselves; this guards against ones that do not (text before the first stop)."""
-    best, seq = len(text), None
-    for s in stops:
-        i = text.find(s)
-        if 0 <= i < best:
-            best, seq = i, s
-    return text[:best], seq

@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ariadne_integrations.errors import DataFormatError, InvalidInputError
+from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE, DEFAULT_BACKBONE_ID
+from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.routing.data import read_jsonl
+from ariadne_integrations.runtime.adapter_folders import invalidate_adapter_folder
 
 logger = logging.getLogger(__name__)
 
-TASK_FILE = "ariadne_task.json"
-INPUTS_FILE = "ariadne_inputs.jsonl"
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -215,29 +215,25 @@ def train_lora(
                  batch_size=batch_size, max_length=max_length, steps=total, seed=seed)
     try:
         model.save_pretrained(str(tmp))
-        with open(tmp / INPUTS_FILE, "w", encoding="utf-8") as fh:
+        with open(tmp / ADAPTER_INPUTS_FILE, "w", encoding="utf-8") as fh:
             for x, _ in train_rows:
                 fh.write(json.dumps({"input": x}, ensure_ascii=False) + "\n")
         del model, bb
         score_before = score_after = None
         if score and eval_rows:
-            from ariadne_integrations.runtime.adapters import invalidate_adapter_folder
-
             shared_bb = load_backbone(backbone)
             xs, ys = [x for x, _ in eval_rows], [y for _, y in eval_rows]
             score_before, _ = score_adapter(shared_bb, None, xs, ys, max_new_tokens=max_new_tokens)
             score_after, _ = score_adapter(shared_bb, tmp, xs, ys, max_new_tokens=max_new_tokens)
             invalidate_adapter_folder(tmp)
         meta = {
-            "task": task, "base_model": str(backbone) if backbone is not None else "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "task": task, "base_model": str(backbone) if backbone is not None else DEFAULT_BACKBONE_ID,
             "data": str(Path(data).resolve()), "input_field": input_field, "target_field": target_field,
             "n_train": len(train_rows), "n_eval": len(eval_rows), "hyperparameters": hyper,
             "metric": "exact_match", "score_before": score_before, "score_after": score_after,
             "final_loss": losses[-1] if losses else None,
         }
-        (tmp / TASK_FILE).write_text(json.dumps(meta, indent=2))
-        from ariadne_integrations.runtime.adapters import invalidate_adapter_folder
-
+        (tmp / ADAPTER_TASK_FILE).write_text(json.dumps(meta, indent=2))
         invalidate_adapter_folder(out)
         _atomic_move_dir(tmp, out)
     except BaseException:
@@ -249,13 +245,3 @@ def train_lora(
     logger.info("trained %s: %d steps, loss %.3f, exact match %s -> %s", task, total, losses[-1], score_before, score_after)
     return report
 
-
-def read_task_file(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``ariadne_task.json`` of an adapter folder, or {} when it has none."""
-    f = Path(adapter_dir) / TASK_FILE
-    if not f.is_file():
-        return {}
-    try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{f} is not valid JSON ({exc.msg}); re-train or fix the file") from None

@@ -67,6 +67,31 @@ def test_runtime_can_use_peft_own_mixed_loop(mixed_runtime):
         r.text for r in mixed_runtime.generate(PROMPTS, adapters, cfg)]
 
 
+def test_installed_peft_has_the_patched_private_hooks():
+    from ariadne_integrations.runtime.mixed_lora import peft_supports_fast_mixed_batch
+
+    assert peft_supports_fast_mixed_batch()
+
+
+@pytest.mark.parametrize("owner, attr", [("LoraLayer", "_mixed_batch_forward"), (None, "VARIANT_KWARG_KEYS")])
+def test_missing_peft_hook_falls_back_to_peft_with_one_warning(monkeypatch, caplog, owner, attr):
+    import logging
+
+    from peft.tuners.lora import layer
+
+    from ariadne_integrations.runtime import mixed_lora
+
+    monkeypatch.delattr(getattr(layer, owner) if owner else layer, attr)
+    monkeypatch.setattr(mixed_lora, "_warned_unsupported", False)
+    assert not mixed_lora.peft_supports_fast_mixed_batch()
+    with caplog.at_level(logging.WARNING, logger=mixed_lora.__name__):
+        for _ in range(2):
+            with fast_mixed_batch(object(), ["x"]) as n_fast:  # a bare object: nothing may be patched
+                assert n_fast == 0
+    assert caplog.text.count("peft's own slower path") == 1
+    assert attr in caplog.text or "_mixed_batch_forward" in caplog.text
+
+
 def rt_config():
     from ariadne_integrations.runtime.generation import GenerationConfig
 

@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, UnknownAdapterError
-from ariadne_integrations.runtime.adapters import AdapterRuntime, cut_at_stop
+from ariadne_integrations.runtime.adapters import AdapterRuntime
 from ariadne_integrations.runtime.generation import GenerationConfig
 
 GREEDY = GenerationConfig(max_new_tokens=8)
@@ -77,6 +77,33 @@ def test_stream_honours_stop(runtime):
     chunks = list(runtime.stream(PROMPTS[2], None, cfg))
     assert "".join(c.text for c in chunks) == full[: full.find(stop)]
     assert chunks[-1].finish_reason == "stop"
+
+
+def test_stream_uses_the_shared_stop_hold_back(runtime, monkeypatch):
+    """The runtime emits exactly what the shared helper lets through (as the server backend does)."""
+    import ariadne_integrations.runtime.adapters as adapters_mod
+    from ariadne_integrations.runtime.stops import StopHoldBack
+
+    returned: list[str] = []
+
+    class Recording(StopHoldBack):
+        def feed(self, piece: str) -> str:
+            out = super().feed(piece)
+            returned.append(out)
+            return out
+
+        def flush(self) -> str:
+            out = super().flush()
+            returned.append(out)
+            return out
+
+    monkeypatch.setattr(adapters_mod, "StopHoldBack", Recording)
+    full = runtime.generate([PROMPTS[2]], [None], GenerationConfig(max_new_tokens=24))[0].text
+    stop = full.split()[2]
+    chunks = list(runtime.stream(PROMPTS[2], None, GenerationConfig(max_new_tokens=24, stop=(stop,))))
+    assert returned, "the runtime's stream did not go through StopHoldBack"
+    assert [c.text for c in chunks[:-1]] == [r for r in returned if r]
+    assert "".join(returned) == full[: full.find(stop)]
 
 
 def test_seeded_sampling_is_reproducible(runtime):
@@ -153,11 +180,6 @@ def test_chat_messages_prompt(runtime):
     msgs = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a colour."}]
     res = runtime.generate([msgs], [None], GREEDY)[0]
     assert res.text and res.prompt_tokens > 5
-
-
-def test_cut_at_stop_earliest():
-    assert cut_at_stop("abc STOP def END", ("END", "STOP")) == ("abc ", "STOP")
-    assert cut_at_stop("abc", ("x",)) == ("abc", None)
 
 
 def test_second_load_uses_cache_not_conversion(monkeypatch, backbone):

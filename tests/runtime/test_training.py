@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ariadne_integrations.cli import runtime_commands  # noqa: F401  (registers `ariadne train`)
+from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE
 from ariadne_integrations.errors import DataFormatError
 from ariadne_integrations.runtime.adapters import AdapterRuntime
 from ariadne_integrations.runtime.generation import GenerationConfig
-from ariadne_integrations.runtime.training import TASK_FILE, INPUTS_FILE, exact_match, train_lora
+from ariadne_integrations.runtime.training import exact_match, train_lora
 
 WORDS = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "grass", "candle", "rocket", "mirror",
          "button", "forest", "pepper", "window", "silver"]
@@ -47,12 +48,12 @@ def test_train_lora_writes_a_usable_adapter(trained, backbone):
     assert report.task == "pong" and report.n_train == 12 and report.n_eval == 4 and report.steps == 8
     assert len(report.losses) == 8 and report.losses[-1] < report.losses[0]
     assert report.score_after is not None and report.score_after >= report.score_before
-    for f in ("adapter_config.json", "adapter_model.safetensors", TASK_FILE, INPUTS_FILE):
+    for f in ("adapter_config.json", "adapter_model.safetensors", ADAPTER_TASK_FILE, ADAPTER_INPUTS_FILE):
         assert (out / f).is_file(), f
-    meta = json.loads((out / TASK_FILE).read_text())
+    meta = json.loads((out / ADAPTER_TASK_FILE).read_text())
     assert meta["task"] == "pong" and meta["n_train"] == 12 and meta["n_eval"] == 4 and meta["metric"] == "exact_match"
     assert meta["score_after"] == report.score_after and meta["hyperparameters"]["r"] == 8
-    inputs = [json.loads(line)["input"] for line in (out / INPUTS_FILE).read_text().splitlines()]
+    inputs = [json.loads(line)["input"] for line in (out / ADAPTER_INPUTS_FILE).read_text().splitlines()]
     assert len(inputs) == 12 and all(x.startswith("Reply to: ") for x in inputs)
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]  # no temp folder left behind
     rt = AdapterRuntime(backbone, {"pong": out})

@@ -1,0 +1,111 @@
+"""One PeftModel per backbone, shared by every runtime over it, with at most N adapters in memory.
+
+Why shared: wrapping one base model in two PeftModels would inject LoRA layers into it twice. So all
+runtimes over the same backbone use one :class:`SharedModel`; adapters are named in peft by their
+folder (:func:`~ariadne_integrations.runtime.adapter_folders.peft_name`), and the model's lock
+serialises every model call (peft's active adapter and its on/off switch are global state).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+from ariadne_integrations.errors import AdapterLoadError
+from ariadne_integrations.runtime.adapter_folders import check_adapter_shapes, peft_name
+from ariadne_integrations.runtime.backbone import Backbone
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SharedModel", "shared_model_for", "unload_everywhere"]
+
+
+class SharedModel:
+    """One backbone wrapped once in a PeftModel; loads adapters by folder and keeps at most N (LRU).
+
+    ``lock`` must be held around every call into the model (generation included); ``ensure`` and
+    ``unload`` take it themselves. ``peft`` is None until the first adapter loads; ``loaded`` maps
+    peft names to folders, least recently used first.
+    """
+
+    def __init__(self, backbone: Backbone) -> None:
+        self.backbone = backbone
+        self.lock = threading.RLock()
+        self.peft: Any = None
+        self.loaded: OrderedDict[str, Path] = OrderedDict()
+
+    def ensure(self, folders: Sequence[Path], max_loaded: int) -> list[str]:
+        """Load these adapter folders (if not yet) and return their peft names, in order.
+
+        Beyond ``max_loaded``, the least recently used adapters are unloaded, never one of ``folders``
+        (a batch that needs more keeps all it needs).
+        """
+        names = []
+        with self.lock:
+            for folder in folders:
+                name = peft_name(folder)
+                if name in self.loaded:
+                    self.loaded.move_to_end(name)
+                else:
+                    self._load(folder, name)
+                names.append(name)
+            keep = set(names)
+            while len(self.loaded) > max(max_loaded, len(keep)):
+                victim = next(n for n in self.loaded if n not in keep)
+                self.unload(victim)
+        return names
+
+    def _load(self, folder: Path, name: str) -> None:
+        from peft import PeftModel
+
+        check_adapter_shapes(self.backbone.model, folder)
+        logger.info("loading adapter %s as %s", folder, name)
+        try:
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
+                self.peft.eval()
+            else:
+                self.peft.load_adapter(str(folder), adapter_name=name)
+                if self.peft.active_adapter not in self.peft.peft_config:
+                    # the previously active adapter was unloaded; peft needs *a* valid one to exist.
+                    # Rows still choose theirs via adapter_names, so this global never selects outputs.
+                    self.peft.set_adapter(name)
+        except Exception as exc:
+            if self.peft is not None and name in getattr(self.peft, "peft_config", {}):
+                try:
+                    self.peft.delete_adapter(name)
+                except Exception:  # pragma: no cover - best effort cleanup
+                    logger.exception("cleanup of half-loaded adapter %s failed", name)
+            raise AdapterLoadError(f"could not load adapter {folder}: {exc.__class__.__name__}: {exc}") from exc
+        self.loaded[name] = folder
+
+    def unload(self, name: str) -> None:
+        """Free one adapter's weights by peft name (nothing happens when it is not loaded)."""
+        with self.lock:
+            if name in self.loaded:
+                logger.info("unloading adapter %s", self.loaded[name])
+                self.peft.delete_adapter(name)
+                del self.loaded[name]
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: dict[int, SharedModel] = {}  # id(backbone.model) -> its SharedModel (which keeps the model alive)
+
+
+def shared_model_for(backbone: Backbone) -> SharedModel:
+    """The SharedModel of this backbone's model, created on first use."""
+    with _POOL_LOCK:
+        sm = _POOL.get(id(backbone.model))
+        if sm is None:
+            sm = _POOL[id(backbone.model)] = SharedModel(backbone)
+        return sm
+
+
+def unload_everywhere(name: str) -> None:
+    """Unload the adapter with this peft name from every shared model that has it loaded."""
+    with _POOL_LOCK:
+        shared = list(_POOL.values())
+    for sm in shared:
+        sm.unload(name)
