@@ -20,6 +20,8 @@ _LAZY: dict[str, str] = {
     "default_embedder": "ariadne_integrations.routing.embedders",
     "load_embedder": "ariadne_integrations.routing.embedders",
     "evaluate_router": "ariadne_integrations.routing.evaluate",
+    "CentroidIndex": "ariadne_integrations.routing.centroid_index",
+    "decide": "ariadne_integrations.routing.decision",
     "EvalReport": "ariadne_integrations.routing.evaluate",
     "read_jsonl": "ariadne_integrations.routing.data",
     # runtime and its extension points
@@ -42,7 +44,7 @@ _LAZY: dict[str, str] = {
 
 _ERRORS = (
     "AriadneError InvalidInputError UnknownAdapterError DuplicateAdapterError DataFormatError "
-    "IndexFormatError IndexNotFoundError EmbedderMismatchError AdapterLoadError BackboneLoadError"
+    "IndexFormatError IndexNotFoundError EmbedderMismatchError AdapterLoadError BackboneLoadError ServerError"
 ).split()
 for _name in _ERRORS:
     _LAZY[_name] = "ariadne_integrations.errors"
@@ -70,10 +72,12 @@ if TYPE_CHECKING:  # pragma: no cover
         IndexFormatError,
         IndexNotFoundError,
         InvalidInputError,
+        ServerError,
         UnknownAdapterError,
     )
+    from ariadne_integrations.routing.centroid_index import CentroidIndex
     from ariadne_integrations.routing.data import read_jsonl
-    from ariadne_integrations.routing.decision import RouteDecision
+    from ariadne_integrations.routing.decision import RouteDecision, decide
     from ariadne_integrations.routing.embedders import (
         Embedder,
         SentenceTransformerEmbedder,

@@ -47,3 +47,7 @@ class AdapterLoadError(AriadneError, ValueError):
 
 class BackboneLoadError(AriadneError, RuntimeError):
     """The backbone model could not be found or loaded."""
+
+
+class ServerError(AriadneError, RuntimeError):
+    """The OpenAI-compatible server could not be reached or answered with an error."""

@@ -3,7 +3,7 @@
 Every strategy sees one adapter's embeddings only, so adding or removing an adapter never changes
 another adapter's centroids, and is deterministic (seeded) so a rebuild gives the same index.
 
-- ``paper``: the exact ARIADNE recipe (NOTES.md): a task with fewer than 500 inputs gets one
+- ``paper``: the exact ARIADNE recipe (arXiv 2606.19079): a task with fewer than 500 inputs gets one
   centroid, the mean of all; otherwise five means of 500 inputs each: the first 500, the last 500
   and three random draws of 500 (seeded). Plain means, then L2-normalised for cosine scoring.
 - ``kmeans`` (default): spherical k-means with k chosen from the data, ``k = ceil(sqrt(n))`` capped

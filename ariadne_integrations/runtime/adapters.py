@@ -1,7 +1,7 @@
 """Many PEFT adapters on one backbone: registration, mixed-adapter batches, streaming.
 
 Why per-call ``adapter_names`` and never ``set_adapter``: ``set_adapter`` is global state on the model,
-so two threads that switch adapters interleave (NOTES.md §4). peft's mixed batches pick the adapter
+so two threads that switch adapters interleave. peft's mixed batches pick the adapter
 per row inside one ``generate`` call, which is also the fast path (README has the measured figures).
 
 The model itself, shared by all runtimes over one backbone, lives in ``model_pool``; adapter folder

@@ -17,17 +17,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
-from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.errors import InvalidInputError, ServerError, UnknownAdapterError
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk
 from ariadne_integrations.runtime.stops import StopHoldBack, cut_at_stop
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["OpenAICompatibleBackend", "ServerError"]
-
-
-class ServerError(AriadneError, RuntimeError):
-    """The OpenAI-compatible server could not be reached or answered with an error."""
 
 
 def _messages(prompt: Prompt) -> list[dict[str, str]]:

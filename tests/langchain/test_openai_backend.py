@@ -13,7 +13,8 @@ from langchain_core.prompts import PromptTemplate
 from ariadne_integrations.errors import UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.runtime.generation import GenerationBackend, GenerationConfig
-from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend, ServerError
+from ariadne_integrations.errors import ServerError
+from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend
 
 SERVED = ["base", "sentiment", "support_intent", "date_iso", "sql"]
 
