@@ -41,7 +41,7 @@ def adapters_and_prompts(tmp: Path) -> tuple[dict[str, Path], list[str], list[st
             names += [name] * len(rows)
         if len(paths) == 4 and len(prompts) == 16:
             return paths, prompts, names
-    except Exception as exc:  # demo pool missing: fall back to random adapters
+    except Exception as exc:  # noqa: BLE001 - demo pool missing: fall back to random adapters
         print(f"(demo pool unavailable: {exc}; using random LoRA adapters)")
     paths = {f"lora{i}": make_random_lora(tmp / f"lora{i}", seed=i) for i in range(4)}
     base = ["Summarise: the meeting moved to Tuesday.", "Translate to French: good morning.",

@@ -85,7 +85,7 @@ def knn_accuracy(xtr, ytr, xdv, ydv, names, top: int) -> float:
     return float((pred == ydv).mean())
 
 
-def router_from_vectors(emb, groups: "OrderedDict[str, np.ndarray]", strategy: str, centroids: int | None) -> tuple[AriadneRouter, float]:
+def router_from_vectors(emb, groups: OrderedDict[str, np.ndarray], strategy: str, centroids: int | None) -> tuple[AriadneRouter, float]:
     """A router on ``emb`` whose adapters are built from precomputed vectors (no embedding here)."""
     r = AriadneRouter(emb, strategy=strategy, centroids=centroids)
     t = time.perf_counter()

@@ -19,7 +19,7 @@ __all__ = ["app", "main", "register_commands"]
 def register_commands() -> None:
     """Import every command module, which adds its commands to :data:`app` (idempotent)."""
     # Order = order in `ariadne --help` (commands first, then the `index` group).
-    from ariadne_integrations.cli import index_commands, route_commands, runtime_commands  # noqa: F401
+    from ariadne_integrations.cli import index_commands, route_commands, runtime_commands
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at IN
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str) -> "typer.Exit":
+def fail(message: str) -> typer.Exit:
     """Print ``error: message`` to stderr and return the exit (code 2) for the caller to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)

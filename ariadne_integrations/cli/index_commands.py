@@ -29,7 +29,9 @@ def _read_adapter_dir(spec: str) -> tuple[str, Path, list[str]]:
     return read_adapter_dir(spec, name)
 
 
-def _collect_examples(data: list[Path], adapters: list[str], text_field: str, label_field: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+def _collect_examples(
+    data: list[Path], adapters: list[str], text_field: str, label_field: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     from ariadne_integrations.errors import InvalidInputError
     from ariadne_integrations.routing.data import read_examples
 
@@ -54,7 +56,8 @@ def _collect_examples(data: list[Path], adapters: list[str], text_field: str, la
 def index_build(
     out: Path = typer.Option(..., "--out", "-o", help="Index folder to write (replaced atomically)."),
     data: List[Path] = typer.Option([], "--data", "-d", help="JSONL training inputs, one line per example (repeatable)."),
-    adapter: List[str] = typer.Option([], "--adapter", "-a", help=f"Adapter folder (DIR or NAME=DIR) with {ADAPTER_INPUTS_FILE} (repeatable)."),
+    adapter: List[str] = typer.Option(
+        [], "--adapter", "-a", help=f"Adapter folder (DIR or NAME=DIR) with {ADAPTER_INPUTS_FILE} (repeatable)."),
     text_field: str = typer.Option("input", help="JSON field holding the text."),
     label_field: str = typer.Option("task", help="JSON field holding the adapter name."),
     embedder: Optional[str] = typer.Option(None, help="sentence-transformers model path or id (default: offline all-MiniLM-L6-v2)."),
@@ -81,7 +84,7 @@ def index_build(
     router = AriadneRouter.from_examples(
         examples, embedder=embedder, strategy=strategy, centroids=centroids, threshold=threshold,
         min_margin=min_margin, adapter_paths=paths, show_progress=progress,
-        calibrate_oos=oos, holdout=holdout,  # type: ignore[arg-type]
+        calibrate_oos=oos, holdout=holdout,
     )
     router.save(out)
     total = sum(len(v) for v in examples.values())
@@ -164,7 +167,8 @@ def index_remove(
 @clean_errors
 def index_calibrate(
     index: Path = typer.Argument(..., help="Index folder to update."),
-    data: Path = typer.Option(..., "--data", "-d", help="Held-out labelled JSONL (in scope; labels not in the index count as out of scope)."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="Held-out labelled JSONL (in scope; labels not in the index count as out of scope)."),
     oos: Optional[Path] = typer.Option(None, "--oos", help="JSONL of out-of-scope queries (text field only)."),
     text_field: str = typer.Option("input"),
     label_field: str = typer.Option("task"),
@@ -180,7 +184,7 @@ def index_calibrate(
     router = AriadneRouter.load(index)
     rows = read_jsonl(data, text_field=text_field, label_field=label_field)
     oos_texts = read_jsonl(oos, text_field=text_field, label_field=None) if oos else None
-    res = router.calibrate([t for t, _ in rows], [lab for _, lab in rows], oos_texts,  # type: ignore[misc]
+    res = router.calibrate([t for t, _ in rows], [lab for _, lab in rows], oos_texts,
                            by=by, target_oos_rejection=target_oos_rejection, target_in_scope_accuracy=target_in_scope_accuracy)
     router.save(index)
     summary = {k: v for k, v in res.items() if k != "curve"}

@@ -45,8 +45,10 @@ def evaluate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the confusion matrix as an image (PNG)."),
     threshold: Optional[float] = typer.Option(None, help="Override the stored score threshold."),
     min_margin: Optional[float] = typer.Option(None, help="Override the stored margin threshold."),
-    calibrate_data: Optional[Path] = typer.Option(None, "--calibrate-data", help="Held-out in-scope JSONL to calibrate the threshold on first."),
-    calibrate_oos: Optional[Path] = typer.Option(None, "--calibrate-oos", help="Out-of-scope JSONL for calibration (with --calibrate-data)."),
+    calibrate_data: Optional[Path] = typer.Option(
+        None, "--calibrate-data", help="Held-out in-scope JSONL to calibrate the threshold on first."),
+    calibrate_oos: Optional[Path] = typer.Option(
+        None, "--calibrate-oos", help="Out-of-scope JSONL for calibration (with --calibrate-data)."),
 ) -> None:
     """Selection accuracy, per-task accuracy, confusion and abstention of an index on labelled data."""
     from ariadne_integrations.errors import InvalidInputError
@@ -63,12 +65,12 @@ def evaluate(
     if calibrate_data is not None:
         crows = read_jsonl(calibrate_data, text_field=text_field, label_field=label_field)
         oos_texts = read_jsonl(calibrate_oos, text_field=text_field, label_field=None) if calibrate_oos else None
-        calibration = router.calibrate([t for t, _ in crows], [lab for _, lab in crows], oos_texts)  # type: ignore[misc]
+        calibration = router.calibrate([t for t, _ in crows], [lab for _, lab in crows], oos_texts)
         calibration = {k: v for k, v in calibration.items() if k != "curve"}
     if threshold is not None or min_margin is not None:
         router.set_thresholds(threshold if threshold is not None else router.threshold,
                               min_margin if min_margin is not None else router.min_margin)
-    report = evaluate_router(router, [t for t, _ in rows], [lab for _, lab in rows])  # type: ignore[misc]
+    report = evaluate_router(router, [t for t, _ in rows], [lab for _, lab in rows])
     if plot is not None:
         plot_confusion(report, plot)
     out = report.to_dict()

@@ -145,7 +145,7 @@ class RoutedGenerator:
 
     def __init__(
         self,
-        router: "AriadneRouter | Callable[[], AriadneRouter] | None",
+        router: AriadneRouter | Callable[[], AriadneRouter] | None,
         backend: GenerationBackend | Callable[[], GenerationBackend],
         *,
         adapter: str | None = None,
@@ -177,7 +177,7 @@ class RoutedGenerator:
         adapter: str | None = None,
         threshold: float | None = None,
         min_margin: float | None = None,
-    ) -> "RoutedGenerator":
+    ) -> RoutedGenerator:
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
         ``backend=None`` registers the index's adapter folders on an ``AdapterRuntime`` over
@@ -202,7 +202,7 @@ class RoutedGenerator:
         return getattr(self, attr)
 
     @property
-    def router(self) -> "AriadneRouter | None":
+    def router(self) -> AriadneRouter | None:
         return self._once("_router", self._router_src)
 
     @property
@@ -277,7 +277,8 @@ class RoutedGenerator:
         router = self.router
         if router is None:
             return [_no_router_decision() for _ in texts]
-        rule = {k: v for k, v in (("threshold", self.threshold), ("min_margin", self.min_margin)) if v is not None}
+        rule: dict[str, Any] = {k: v for k, v in (("threshold", self.threshold), ("min_margin", self.min_margin))
+                                if v is not None}
         return router.route_batch(list(texts), **rule)
 
     def _decide(self, prompts: Sequence[Prompt], route_texts: Sequence[str] | None, adapter: str | None

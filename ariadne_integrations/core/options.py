@@ -160,7 +160,7 @@ class RoutedModelOptions(BaseModel):
         return os.fspath(v) if isinstance(v, os.PathLike) else v
 
     @model_validator(mode="after")
-    def _check_sources(self) -> "RoutedModelOptions":
+    def _check_sources(self) -> RoutedModelOptions:
         """Construction-time checks that need no model weights: stop list, index folder, forced adapter."""
         check_stop(self.stop)
         if self.index is not None and self.router is not None:

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["check_index", "cached_router", "cached_runtime", "bare_runtime", "clear_caches"]
 
 _LOCK = threading.Lock()
-_ROUTERS: dict[tuple[str, float], "AriadneRouter"] = {}
+_ROUTERS: dict[tuple[str, float], AriadneRouter] = {}
 _RUNTIMES: dict[tuple[str | None, str | None, int], GenerationBackend] = {}
 _KEY_LOCKS: dict[Any, threading.Lock] = {}
 
@@ -52,7 +52,7 @@ def check_index(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return read_index_meta(Path(index_dir).expanduser())
 
 
-def cached_router(index_dir: str | os.PathLike[str]) -> "AriadneRouter":
+def cached_router(index_dir: str | os.PathLike[str]) -> AriadneRouter:
     """Load an index once per process (re-loaded when its index.json changes)."""
     key = _index_key(index_dir)
     router = _ROUTERS.get(key)
@@ -69,7 +69,7 @@ def cached_router(index_dir: str | os.PathLike[str]) -> "AriadneRouter":
     return router
 
 
-def _runtime(key: tuple[str | None, str | None, int], adapters: "dict[str, str] | None") -> GenerationBackend:
+def _runtime(key: tuple[str | None, str | None, int], adapters: dict[str, str] | None) -> GenerationBackend:
     rt = _RUNTIMES.get(key)
     if rt is not None:
         return rt

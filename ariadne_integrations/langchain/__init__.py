@@ -28,9 +28,9 @@ __getattr__, __dir__ = lazy_exports(
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ariadne_integrations.langchain.chat_model import ChatAriadne, to_chat_messages  # noqa: F401
-    from ariadne_integrations.langchain.llm import AriadneLLM  # noqa: F401
-    from ariadne_integrations.langchain.router_runnable import (  # noqa: F401
+    from ariadne_integrations.langchain.chat_model import ChatAriadne, to_chat_messages
+    from ariadne_integrations.langchain.llm import AriadneLLM
+    from ariadne_integrations.langchain.router_runnable import (
         AriadneRouteDispatch,
         AriadneRouterRunnable,
         route_to_chains,

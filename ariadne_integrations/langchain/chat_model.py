@@ -80,7 +80,7 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         return v
 
     @classmethod
-    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "ChatAriadne":
+    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> ChatAriadne:
         return cls(index=index, **kwargs)
 
     @property

@@ -51,7 +51,7 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         return v
 
     @classmethod
-    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> "AriadneLLM":
+    def from_index(cls, index: str | os.PathLike[str], **kwargs: Any) -> AriadneLLM:
         """Routed LLM over a saved index (backbone default: the embedded SmolLM2)."""
         return cls(index=index, **kwargs)
 

@@ -22,8 +22,8 @@ from langchain_core.runnables.config import (
 )
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.core.generator import routing_metadata
+from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.routing.decision import RouteDecision
 
 __all__ = ["AriadneRouterRunnable", "AriadneRouteDispatch", "route_to_chains"]
@@ -36,7 +36,8 @@ def _text_of(value: Any, input_key: str | None) -> str:
         for k in keys:
             if k in value:
                 return _text_of(value[k], None)
-        raise InvalidInputError(f"the input dict has no key {' / '.join(map(repr, keys))} to route on (keys: {sorted(value)}); set input_key=")
+        raise InvalidInputError(
+            f"the input dict has no key {' / '.join(map(repr, keys))} to route on (keys: {sorted(value)}); set input_key=")
     if isinstance(value, str):
         text = value
     elif isinstance(value, PromptValue):
@@ -99,11 +100,11 @@ class AriadneRouterRunnable(RunnableSerializable[Any, RouteDecision]):
         return self._router
 
     @property
-    def InputType(self) -> Any:  # noqa: N802 - LangChain's name
+    def InputType(self) -> Any:
         return Any
 
     @property
-    def OutputType(self) -> type[RouteDecision]:  # noqa: N802
+    def OutputType(self) -> type[RouteDecision]:
         return RouteDecision
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> RouteDecision:
@@ -299,7 +300,7 @@ class AriadneRouteDispatch(RunnableSerializable[Any, Any]):
                          return_exceptions=return_exceptions, **kwargs)
             for chain, idx in groups.values()
         ])
-        for (chain, idx), res in zip(groups.values(), results):
+        for (_, idx), res in zip(groups.values(), results):
             for i, r in zip(idx, res):
                 out[i] = r
         return out

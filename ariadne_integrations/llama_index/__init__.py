@@ -29,6 +29,6 @@ __getattr__, __dir__ = lazy_exports(
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ariadne_integrations.llama_index.embedding import AriadneEmbedding  # noqa: F401
-    from ariadne_integrations.llama_index.llm import AriadneLlamaLLM, query_from_prompt  # noqa: F401
-    from ariadne_integrations.llama_index.selector import AriadneSelector  # noqa: F401
+    from ariadne_integrations.llama_index.embedding import AriadneEmbedding
+    from ariadne_integrations.llama_index.llm import AriadneLlamaLLM, query_from_prompt
+    from ariadne_integrations.llama_index.selector import AriadneSelector

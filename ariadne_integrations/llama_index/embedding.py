@@ -28,7 +28,7 @@ class AriadneEmbedding(BaseEmbedding):
 
     _embedder: Any = PrivateAttr(default=None)
 
-    def __init__(self, embedder: "Embedder | str | os.PathLike[str] | None" = None, **kwargs: Any) -> None:
+    def __init__(self, embedder: Embedder | str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
         from ariadne_integrations.routing.embedders import load_embedder
 
         emb = load_embedder(embedder)
@@ -41,7 +41,7 @@ class AriadneEmbedding(BaseEmbedding):
         return "AriadneEmbedding"
 
     @property
-    def embedder(self) -> "Embedder":
+    def embedder(self) -> Embedder:
         return self._embedder
 
     def _get_query_embedding(self, query: str) -> List[float]:

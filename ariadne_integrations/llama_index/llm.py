@@ -91,7 +91,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         default=query_from_prompt, exclude=True, description="Text to route on, from the prompt / last user message."
     )
 
-    def __init__(self, generator: "RoutedGenerator | None" = None, **kwargs: Any) -> None:
+    def __init__(self, generator: RoutedGenerator | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if generator is not None:
             from ariadne_integrations.core.generator import RoutedGenerator
@@ -103,12 +103,12 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             self._gen = generator
 
     @classmethod
-    def from_index(cls, index: str, **kwargs: Any) -> "AriadneLlamaLLM":
+    def from_index(cls, index: str, **kwargs: Any) -> AriadneLlamaLLM:
         """Adapters and routing from a saved index (e.g. ``demo_index_path()``)."""
         return cls(index=str(index), **kwargs)
 
     @classmethod
-    def from_generator(cls, generator: "RoutedGenerator", **kwargs: Any) -> "AriadneLlamaLLM":
+    def from_generator(cls, generator: RoutedGenerator, **kwargs: Any) -> AriadneLlamaLLM:
         """Wrap an existing RoutedGenerator (shares its router and backend)."""
         return cls(generator=generator, **kwargs)
 
@@ -178,7 +178,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return gen()
 
     # ------------------------------------------------------------------ chat
-    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> "RoutedStream":
+    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> RoutedStream:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
         return self.generator.stream(msgs, config, route_text=self._route_text(route_text_of(msgs)), adapter=adapter)

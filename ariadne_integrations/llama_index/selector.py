@@ -101,7 +101,7 @@ class AriadneSelector(BaseSelector):
 
     def __init__(
         self,
-        router: "AriadneRouter",
+        router: AriadneRouter,
         *,
         top_k: int | None = None,
         multi_threshold: float | None = None,
@@ -131,7 +131,7 @@ class AriadneSelector(BaseSelector):
         cls,
         examples: Mapping[str, Sequence[str]],
         *,
-        embedder: "Embedder | str | None" = None,
+        embedder: Embedder | str | None = None,
         strategy: str | None = None,
         centroids: int | None = None,
         top_k: int | None = None,
@@ -139,7 +139,7 @@ class AriadneSelector(BaseSelector):
         threshold: float | None = None,
         min_margin: float | None = None,
         on_abstain: str = "best",
-    ) -> "AriadneSelector":
+    ) -> AriadneSelector:
         """Build from ``{tool name: [example queries]}``; every example is embedded once, here.
 
         ``embedder`` is any sentence-transformers path/id or an Embedder (default: offline MiniLM);
@@ -155,14 +155,14 @@ class AriadneSelector(BaseSelector):
                    min_margin=min_margin, on_abstain=on_abstain)
 
     @classmethod
-    def from_router(cls, router: "AriadneRouter", **kwargs: Any) -> "AriadneSelector":
+    def from_router(cls, router: AriadneRouter, **kwargs: Any) -> AriadneSelector:
         """Wrap an existing router (no re-embedding); ``kwargs`` as in the constructor."""
         return cls(router, **kwargs)
 
     @classmethod
     def from_index(
-        cls, path: str | os.PathLike[str], *, embedder: "Embedder | str | None" = None, **kwargs: Any
-    ) -> "AriadneSelector":
+        cls, path: str | os.PathLike[str], *, embedder: Embedder | str | None = None, **kwargs: Any
+    ) -> AriadneSelector:
         """Load a saved routing index (``ariadne index build`` / ``AriadneRouter.save``) as a selector."""
         from ariadne_integrations.routing.router import AriadneRouter
 
@@ -181,7 +181,7 @@ class AriadneSelector(BaseSelector):
 
     # ------------------------------------------------------------------ properties
     @property
-    def router(self) -> "AriadneRouter":
+    def router(self) -> AriadneRouter:
         return self._router
 
     @property
@@ -229,7 +229,10 @@ class AriadneSelector(BaseSelector):
                 raise InvalidInputError(f"choice #{i} must be a ToolMetadata or a string, got {type(choice).__name__}")
         names = [c.name if isinstance(c.name, str) and c.name.strip() else None for c in choices]
         positional = all(n is None for n in names)
-        labels, sources, mats, used = [], [], [], []
+        labels: list[str] = []
+        sources: list[str] = []
+        mats: list[np.ndarray] = []
+        used: list[np.ndarray | None] = []
         for i, (choice, name) in enumerate(zip(choices, names)):
             route = None
             if name is not None and name in routes:

@@ -125,7 +125,7 @@ class CentroidIndex:
         set_(self, "_position", MappingProxyType({n: i for i, n in enumerate(names)}))
 
     @classmethod
-    def empty(cls, dimension: int = 0) -> "CentroidIndex":
+    def empty(cls, dimension: int = 0) -> CentroidIndex:
         """An index with no adapters (dimension 0: taken from the first adapter added)."""
         return cls((), (), dimension=dimension)
 
@@ -189,7 +189,7 @@ class CentroidIndex:
         n_examples: int | None = None,
         adapter_path: str | os.PathLike[str] | None = None,
         replace: bool = False,
-    ) -> "CentroidIndex":
+    ) -> CentroidIndex:
         """A new index with ``name`` appended (or, with ``replace=True``, rebuilt in its place).
 
         Every other adapter keeps its centroid array (the same object). This index is not changed.
@@ -213,7 +213,7 @@ class CentroidIndex:
             paths.append(path)
         return CentroidIndex(tuple(names), tuple(mats), tuple(counts), tuple(paths), cents.shape[1])
 
-    def without_adapter(self, name: str) -> "CentroidIndex":
+    def without_adapter(self, name: str) -> CentroidIndex:
         """A new index without ``name``; the others keep their centroids bit for bit."""
         i = self.position(name)
         keep = [j for j in range(len(self.names)) if j != i]
@@ -225,7 +225,7 @@ class CentroidIndex:
             self.dimension,
         )
 
-    def with_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> "CentroidIndex":
+    def with_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> CentroidIndex:
         """A new index with ``name``'s adapter folder recorded (or cleared with None)."""
         i = self.position(name)
         paths = list(self.adapter_paths)

@@ -8,10 +8,18 @@ import json
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, overload
 
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE
 from ariadne_integrations.errors import DataFormatError, InvalidInputError
+
+
+@overload
+def read_jsonl(path: str | os.PathLike[str], text_field: str = ..., label_field: str = ...) -> list[tuple[str, str]]: ...
+@overload
+def read_jsonl(path: str | os.PathLike[str], text_field: str, label_field: None) -> list[str]: ...
+@overload
+def read_jsonl(path: str | os.PathLike[str], text_field: str = ..., *, label_field: None) -> list[str]: ...
 
 
 def read_jsonl(
@@ -61,7 +69,7 @@ def _field(rec: dict, name: str, path: Path, lineno: int) -> str:
     return val
 
 
-def group_by_label(rows: Iterable[tuple[str, str]]) -> "OrderedDict[str, list[str]]":
+def group_by_label(rows: Iterable[tuple[str, str]]) -> OrderedDict[str, list[str]]:
     """``[(text, label)]`` -> ``{label: [texts]}`` in first-seen label order (file order is kept)."""
     groups: OrderedDict[str, list[str]] = OrderedDict()
     for text, label in rows:
@@ -73,7 +81,7 @@ def read_examples(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     text_field: str = "input",
     label_field: str = "task",
-) -> "OrderedDict[str, list[str]]":
+) -> OrderedDict[str, list[str]]:
     """Read one or several JSONL files into ``{label: [texts]}`` (files concatenated in order)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -82,7 +90,7 @@ def read_examples(
         raise InvalidInputError("no data files given")
     rows: list[tuple[str, str]] = []
     for p in paths:
-        rows.extend(read_jsonl(p, text_field=text_field, label_field=label_field))  # type: ignore[arg-type]
+        rows.extend(read_jsonl(p, text_field=text_field, label_field=label_field))
     return group_by_label(rows)
 
 
@@ -115,4 +123,4 @@ def read_adapter_dir(
             "`ariadne train` writes it, or give the adapter's examples directly"
         )
     texts = read_jsonl(inputs, text_field="input", label_field=None)
-    return name, path, list(texts)  # type: ignore[arg-type]
+    return name, path, list(texts)

@@ -117,7 +117,7 @@ _MODEL_CACHE: dict[tuple[str, str], Any] = {}
 _MODEL_LOCK = threading.Lock()
 
 
-def _load_sentence_transformer(source: str, device: str) -> "SentenceTransformer":
+def _load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
     """Load a SentenceTransformer once per (source, device); later calls reuse it."""
     key = (source, device)
     with _MODEL_LOCK:
@@ -128,7 +128,7 @@ def _load_sentence_transformer(source: str, device: str) -> "SentenceTransformer
             log.info("loading sentence-transformers model %s on %s", source, device)
             try:
                 model = SentenceTransformer(source, device=device)
-            except Exception as exc:  # noqa: BLE001 - surface a typed, actionable error
+            except Exception as exc:
                 raise InvalidInputError(
                     f"could not load embedder {source!r}: {exc}. Give a local sentence-transformers folder, "
                     "or a hub id that is already in your Hugging Face cache (downloads are off when HF_HUB_OFFLINE=1)"
@@ -209,7 +209,7 @@ class SentenceTransformerEmbedder:
         return enc
 
     @property
-    def model(self) -> "SentenceTransformer":
+    def model(self) -> SentenceTransformer:
         return _load_sentence_transformer(self._source, self.device)
 
     @property
@@ -304,7 +304,7 @@ def default_embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(None)
 
 
-def load_embedder(spec: "str | os.PathLike[str] | Embedder | None" = None, device: str = "cpu") -> Embedder:
+def load_embedder(spec: str | os.PathLike[str] | Embedder | None = None, device: str = "cpu") -> Embedder:
     """Turn a user's embedder argument into an Embedder: None/"default" -> default, str -> path or hub id."""
     if spec is None or (isinstance(spec, str) and spec == DEFAULT_SPEC):
         return default_embedder()
@@ -313,7 +313,7 @@ def load_embedder(spec: "str | os.PathLike[str] | Embedder | None" = None, devic
     # Duck typing without touching `dimension`/`fingerprint`: on Python 3.11 isinstance() against a
     # runtime Protocol evaluates properties, which would load the model just to check the type.
     if callable(getattr(spec, "embed", None)) and isinstance(getattr(spec, "name", None), str):
-        return spec  # type: ignore[return-value]
+        return spec
     raise InvalidInputError(
         f"embedder must be None, a model name/path or an object with name, dimension, fingerprint and embed(); "
         f"got {type(spec).__name__}"

@@ -29,7 +29,7 @@ class EvalReport:
 
     selection_accuracy: float | None
     n: int
-    per_task: dict[str, dict[str, float | int]]
+    per_task: dict[str, dict[str, float | int | None]]
     labels: list[str]
     confusion: list[list[int]]  # rows = true adapter, columns = chosen adapter, in ``labels`` order
     in_scope_accuracy: float | None  # with the router's thresholds: abstaining counts as wrong
@@ -47,7 +47,7 @@ class EvalReport:
 
 
 def evaluate_router(
-    router: "AriadneRouter",
+    router: AriadneRouter,
     texts: Sequence[str],
     labels: Sequence[str],
     *,

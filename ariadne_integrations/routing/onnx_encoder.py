@@ -18,14 +18,14 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 _EXPORT_LOCK = threading.Lock()
-_SESSIONS: dict[str, "OnnxSentenceEncoder"] = {}
+_SESSIONS: dict[str, OnnxSentenceEncoder] = {}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -154,6 +154,7 @@ class OnnxSentenceEncoder:
         tokens = self._tokenize(list(texts))
         order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")  # longest first
         chunks = [order[s:s + batch_size] for s in range(0, len(texts), batch_size)]
+        run_all: Callable[..., Iterable[Any]]
         if len(chunks) == 1 or self.threads == 1:
             session, run_all = self.session, map
         else:

@@ -59,7 +59,7 @@ class IndexPayload:
         embedder: dict[str, Any],
         strategy: dict[str, Any],
         thresholds: dict[str, float | None],
-    ) -> "IndexPayload":
+    ) -> IndexPayload:
         """What to save for ``index``, with the settings the index file records beside it."""
         return cls(
             embedder=embedder,
@@ -194,7 +194,8 @@ def read_index_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexFormatError(f"{path} is corrupt or truncated ({exc}); rebuild the index") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{path} is not an ARIADNE routing index (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise IndexFormatError(f"{path} is not an ARIADNE routing index (format {found!r})")
     version = meta.get("version")
     if not isinstance(version, int) or version < 1:
         raise IndexFormatError(f"{path} has an invalid format version {version!r}")
@@ -205,13 +206,13 @@ def read_index_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         emb = meta["embedder"]
         for key in ("name", "dimension", "fingerprint"):
-            emb[key]  # noqa: B018
+            emb[key]
         adapters = meta["adapters"]
         for a in adapters:
-            a["name"], a["n_examples"], a["n_centroids"]  # noqa: B018
-        meta["strategy"]["name"]  # noqa: B018
-        meta["thresholds"]  # noqa: B018
-        meta["centroids_sha256"]  # noqa: B018
+            a["name"], a["n_examples"], a["n_centroids"]
+        meta["strategy"]["name"]
+        meta["thresholds"]
+        meta["centroids_sha256"]
     except (KeyError, TypeError) as exc:
         raise IndexFormatError(f"{path} is missing required entry {exc}; rebuild the index") from None
     names = [a["name"] for a in adapters]
@@ -244,7 +245,8 @@ def load_index(folder: str | os.PathLike[str]) -> IndexPayload:
     counts = [int(a["n_centroids"]) for a in adapters]
     expect_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     if cents.dtype != np.float32 or cents.ndim != 2 or cents.shape != (int(expect_offsets[-1]), dim):
-        raise IndexFormatError(f"{cpath}: centroid matrix {cents.shape} {cents.dtype} does not match {INDEX_META_FILE} ({int(expect_offsets[-1])}, {dim}) float32")
+        raise IndexFormatError(f"{cpath}: centroid matrix {cents.shape} {cents.dtype} does not match {INDEX_META_FILE} "
+                               f"({int(expect_offsets[-1])}, {dim}) float32")
     if offsets.shape != expect_offsets.shape or not np.array_equal(offsets, expect_offsets):
         raise IndexFormatError(f"{cpath}: offsets do not match the adapter list in {INDEX_META_FILE}")
     if any(c < 1 for c in counts):

@@ -71,12 +71,10 @@ def plot_score_distributions(report: EvalReport, path: str | os.PathLike[str] | 
 def plot_abstention_curve(curve: Sequence[dict[str, float]] | dict[str, Any], path: str | os.PathLike[str] | None = None) -> Any:
     """In-scope accuracy vs OOS rejection as the threshold rises (``calibrate()``'s result or its curve)."""
     plt = _pyplot()
-    chosen = None
-    if isinstance(curve, dict):
-        chosen = curve
-        curve = curve["curve"]
-    xs = [p["oos_rejection"] for p in curve]
-    ys = [p["in_scope_accuracy"] for p in curve]
+    chosen = curve if isinstance(curve, dict) else None
+    points: Sequence[dict[str, float]] = curve["curve"] if isinstance(curve, dict) else curve
+    xs = [p["oos_rejection"] for p in points]
+    ys = [p["in_scope_accuracy"] for p in points]
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(xs, ys, "-", color="tab:blue")
     if chosen is not None and chosen.get("oos_rejection") is not None:

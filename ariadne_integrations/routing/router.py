@@ -115,7 +115,7 @@ class AriadneRouter:
         batch_size: int = 32,
         calibrate_oos: Sequence[str] | None = None,
         holdout: float = 0.1,
-    ) -> "AriadneRouter":
+    ) -> AriadneRouter:
         """Build a router from ``{adapter_name: [training inputs]}``; all texts are embedded in one pass.
 
         ``calibrate_oos``: out-of-scope texts (questions no adapter should take). The abstention
@@ -151,7 +151,7 @@ class AriadneRouter:
             from tqdm.auto import tqdm
 
             iterator = tqdm(list(iterator), desc="centroids", unit="adapter")
-        for name, g in iterator:
+        for _name, g in iterator:
             mats.append(router._strategy.fit(vecs[start : start + len(g)]))
             start += len(g)
         router._index = CentroidIndex(
@@ -198,7 +198,7 @@ class AriadneRouter:
         text_field: str = "input",
         label_field: str = "task",
         **kwargs: Any,
-    ) -> "AriadneRouter":
+    ) -> AriadneRouter:
         """Build from JSONL files of ``{text_field: ..., label_field: adapter}`` lines (see from_examples)."""
         from ariadne_integrations.routing.data import read_examples
 
@@ -209,7 +209,7 @@ class AriadneRouter:
         cls,
         folders: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
         **kwargs: Any,
-    ) -> "AriadneRouter":
+    ) -> AriadneRouter:
         """Build from adapter folders written by ``ariadne train`` (their ``ariadne_inputs.jsonl``).
 
         ``folders`` is a list of folders (names from ``ariadne_task.json``, else the folder name) or
@@ -486,7 +486,7 @@ class AriadneRouter:
         return save_index(folder, payload)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None) -> "AriadneRouter":
+    def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None) -> AriadneRouter:
         """Load an index; the embedder is re-created from the stored identity unless given.
 
         A given (or re-created) embedder whose dimension or fingerprint differs from the stored one

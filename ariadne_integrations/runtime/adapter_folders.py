@@ -62,7 +62,7 @@ def check_adapter_shapes(base_model: Any, folder: Path) -> None:
     try:
         with safe_open(str(f), framework="pt") as fh:
             shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
-    except Exception as exc:  # corrupt or truncated file
+    except Exception as exc:  # noqa: BLE001 - any failure to read means a corrupt or truncated file
         raise AdapterLoadError(f"{f} cannot be read ({exc}); re-save the adapter") from None
     for key, shape in shapes.items():
         for part in (".lora_A.", ".lora_B."):

@@ -63,7 +63,7 @@ class AdapterRuntime:
     def backbone(self) -> Backbone:
         """The loaded backbone (loaded on first use, so constructing a runtime stays cheap)."""
         if self._backbone is None:
-            self._backbone = load_backbone(self._backbone_spec)  # type: ignore[arg-type]
+            self._backbone = load_backbone(self._backbone_spec)
         return self._backbone
 
     @property
@@ -285,7 +285,7 @@ class AdapterRuntime:
                     with torch.inference_mode():
                         out = self._call_generate(shared, batch, names, {**kw, "streamer": streamer})
                     result["tokens"] = out[0, batch["input_ids"].shape[1]:].tolist()
-            except BaseException as exc:  # surfaced to the consumer below
+            except BaseException as exc:  # noqa: BLE001 - surfaced to the consumer below
                 result["error"] = exc
                 streamer.end()
 

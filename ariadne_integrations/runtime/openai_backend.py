@@ -89,8 +89,9 @@ class OpenAICompatibleBackend:
             with self._lock:
                 if self._adapters is None:
                     data = self._request("GET", "/models", None)
-                    self._adapters = {m.get("id") for m in data.get("data", []) if isinstance(m, dict)} - {self.base_model_alias}
-        return name in self._adapters
+                    ids = {str(m["id"]) for m in data.get("data", []) if isinstance(m, dict) and m.get("id")}
+                    self._adapters = ids - {self.base_model_alias}
+        return name in (self._adapters or set())
 
     def generate(
         self, prompts: Sequence[Prompt], adapters: Sequence[str | None], config: GenerationConfig
@@ -217,7 +218,7 @@ class OpenAICompatibleBackend:
 
         req = urllib.request.Request(url, data=data, method=method, headers=self._headers())
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - user-given URL
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.status, resp.read().decode("utf-8")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode("utf-8", "replace")
@@ -242,7 +243,7 @@ class OpenAICompatibleBackend:
 
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
-            resp = urllib.request.urlopen(req, timeout=self.timeout)  # noqa: S310
+            resp = urllib.request.urlopen(req, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             self._raise_for(exc.code, exc.read().decode("utf-8", "replace"), adapter)
         except OSError as exc:
@@ -260,7 +261,9 @@ class OpenAICompatibleBackend:
                     break
                 yield chunk
         finally:
-            lines.close()
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
         yield chunk  # the final chunk (usage, held-back tail), once the connection is released
 
     @staticmethod

@@ -186,7 +186,7 @@ def train_lora(
     order: list[int] = []
     losses: list[float] = []
     bar = tqdm(total=total, desc=f"train {task}", disable=not show_progress, unit="step")
-    for step in range(total):
+    for _step in range(total):
         if len(order) < batch_size:
             perm = list(range(len(examples)))
             rng.shuffle(perm)

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from ariadne_integrations.cli import app, index_commands, route_commands  # noqa: F401  (importing registers the commands)
-
 from tests.routing.toy_data import TOY
 
 runner = CliRunner()

@@ -10,10 +10,9 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import PromptTemplate
 
-from ariadne_integrations.errors import UnknownAdapterError
+from ariadne_integrations.errors import ServerError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.runtime.generation import GenerationBackend, GenerationConfig
-from ariadne_integrations.errors import ServerError
 from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend
 
 SERVED = ["base", "sentiment", "support_intent", "date_iso", "sql"]

@@ -10,11 +10,10 @@ from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
+from ariadne_integrations.constants import BASE_ADAPTER as BASE
+from ariadne_integrations.demo import DEMO_TASKS as TASKS
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
-from ariadne_integrations.constants import BASE_ADAPTER as BASE
-
-from ariadne_integrations.demo import DEMO_TASKS as TASKS
 
 pytestmark = pytest.mark.slow
 N_TOK = 8

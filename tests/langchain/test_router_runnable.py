@@ -7,11 +7,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
 
+from ariadne_integrations.demo import DEMO_TASKS as TASKS
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.langchain import AriadneRouterRunnable, route_to_chains
 from ariadne_integrations.routing.decision import RouteDecision
-
-from ariadne_integrations.demo import DEMO_TASKS as TASKS
 
 
 def test_invoke_batch_and_input_kinds(routing_index, routing_router, held_out):

@@ -13,12 +13,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import PromptTemplate
 
-from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
-from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.constants import BASE_ADAPTER as BASE
 from ariadne_integrations.core.generator import RoutedGenerator
-
 from ariadne_integrations.demo import DEMO_TASKS as TASKS
+from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.langchain import AriadneLLM, ChatAriadne
 from ariadne_integrations.testing import FakeBackend
 
 

@@ -11,7 +11,6 @@ pytest.importorskip("llama_index.core")
 
 from ariadne_integrations.testing import CountingEmbedder
 
-
 # Three tools; examples are what users of each tool ask, HELD_OUT are new queries for the tests.
 EXAMPLES: dict[str, list[str]] = {
     "billing_docs": [

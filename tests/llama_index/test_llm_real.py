@@ -11,8 +11,8 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 pytest.importorskip("peft")
 pytest.importorskip("ariadne_integrations.runtime.adapters", reason="the adapter runtime is not in this checkout")
 
-from ariadne_integrations.llama_index import AriadneLlamaLLM, AriadneSelector  # noqa: E402
-from ariadne_integrations.constants import BASE_ADAPTER as BASE  # noqa: E402
+from ariadne_integrations.constants import BASE_ADAPTER as BASE
+from ariadne_integrations.llama_index import AriadneLlamaLLM, AriadneSelector
 
 SENTIMENT_Q = "Classify the sentiment: What a wonderful desk lamp! I love it. 5/5."
 SQL_Q = "Translate to SQL: show products with a price below 40"

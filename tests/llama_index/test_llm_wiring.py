@@ -9,10 +9,10 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import CustomLLM
 
-from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
-from ariadne_integrations.llama_index import AriadneLlamaLLM, query_from_prompt
 from ariadne_integrations.constants import BASE_ADAPTER as BASE
 from ariadne_integrations.core.generator import RoutedGenerator
+from ariadne_integrations.errors import IndexNotFoundError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.llama_index import AriadneLlamaLLM, query_from_prompt
 from ariadne_integrations.runtime.generation import GenerationResult, StreamChunk
 
 
@@ -71,7 +71,7 @@ def test_complete_routes_and_reports_the_decision(llm, backend):
     assert info["runner_up"] in {"product_docs", "travel_policy"}
     assert info["prompt_tokens"] == 7 and info["completion_tokens"] == 3
     assert resp.text.startswith("billing_docs:")
-    kind, prompts, adapters, config = backend.calls[-1]
+    _, _, adapters, config = backend.calls[-1]
     assert adapters == ["billing_docs"] and config.max_new_tokens == 12
 
 

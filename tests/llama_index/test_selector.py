@@ -12,7 +12,6 @@ from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.llama_index import AriadneSelector
 
 
-
 def test_is_a_llama_index_selector(selector):
     assert isinstance(selector, BaseSelector)
     assert selector.get_prompts() == {}
@@ -183,7 +182,7 @@ async def test_aselect_matches_select(selector, held_out, tool_choices):
 # ------------------------------------------------------------------ bad input
 def test_tool_without_examples_or_description_is_a_clear_error(selector, tool_choices):
     choices = tool_choices() + [ToolMetadata(name="mystery", description="  ")]
-    with pytest.raises(InvalidInputError, match="'mystery'.*no description"):
+    with pytest.raises(InvalidInputError, match=r"'mystery'.*no description"):
         selector.select(choices, "hello")
 
 

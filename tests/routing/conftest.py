@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from ariadne_integrations.testing import CachingEmbedder
+from tests.routing.toy_data import TOY
 
 
 @pytest.fixture(scope="session")
 def embedder() -> CachingEmbedder:
     return CachingEmbedder()
 
-
-from tests.routing.toy_data import TOY
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +35,7 @@ def _subset(path: Path, per_label: int, skip: int = 0) -> list[tuple[str, str]]:
 
     Why shuffled: the files are sorted by intent, so the first rows of a label cover only one intent.
     """
-    groups: "OrderedDict[str, list[str]]" = OrderedDict()
+    groups: OrderedDict[str, list[str]] = OrderedDict()
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)

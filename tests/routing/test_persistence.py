@@ -118,7 +118,7 @@ def test_missing_folder_and_files(tmp_path: Path, saved: Path) -> None:
         AriadneRouter.load(saved)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(IndexNotFoundError, match="index.json"):
+    with pytest.raises(IndexNotFoundError, match=r"index\.json"):
         AriadneRouter.load(empty)
 
 
@@ -138,7 +138,8 @@ def _rewrite_meta(folder: Path, **changes) -> None:
         (lambda f: (f / "index.json").write_text("[1, 2, 3]"), "not an ARIADNE"),
         (lambda f: _rewrite_meta(f, version=99), "newer than this package"),
         (lambda f: _rewrite_meta(f, embedder={"name": "x"}), "missing required entry"),
-        (lambda f: _rewrite_meta(f, dimension=384, embedder={**json.loads((f / "index.json").read_text())["embedder"], "dimension": 512}), "does not match"),
+        (lambda f: _rewrite_meta(f, dimension=384, embedder={**json.loads((f / "index.json").read_text())["embedder"],
+                                                             "dimension": 512}), "does not match"),
     ],
 )
 def test_corrupt_index_is_a_format_error(saved: Path, embedder, corrupt, needle: str) -> None:

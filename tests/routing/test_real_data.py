@@ -75,7 +75,7 @@ def test_plots_write_files(tmp_path, clinc_router, clinc_subset) -> None:
     pytest.importorskip("matplotlib")
     from ariadne_integrations.routing.plots import plot_abstention_curve, plot_confusion, plot_score_distributions
 
-    _, dev, held, oos = clinc_subset
+    _, dev, _, oos = clinc_subset
     rows = dev[:60] + [(t, "oos") for t in oos[:20]]
     rep = evaluate_router(clinc_router, [t for t, _ in rows], [lab for _, lab in rows])
     plot_confusion(rep, tmp_path / "c.png")

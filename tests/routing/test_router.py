@@ -259,7 +259,7 @@ def test_from_adapters_reads_trained_adapter_folders(tmp_path, embedder, toy_exa
     with pytest.raises(DuplicateAdapterError):
         AriadneRouter.from_adapters([folders[0], folders[0]], embedder=embedder)
     (folders[2] / "ariadne_inputs.jsonl").unlink()
-    with pytest.raises(DataFormatError, match="ariadne_inputs.jsonl"):
+    with pytest.raises(DataFormatError, match=r"ariadne_inputs\.jsonl"):
         AriadneRouter.from_adapters(folders, embedder=embedder)
     with pytest.raises(DataFormatError, match="does not exist"):
         AriadneRouter.from_adapters([tmp_path / "missing"], embedder=embedder)

@@ -8,8 +8,6 @@ import pytest
 from ariadne_integrations.testing import make_random_lora
 
 
-
-
 @pytest.fixture(scope="session")
 def backbone():
     from ariadne_integrations.runtime.backbone import load_backbone
