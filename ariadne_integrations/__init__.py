@@ -23,7 +23,7 @@ _LAZY: dict[str, str] = {
     "CentroidIndex": "ariadne_integrations.routing.centroid_index",
     "decide": "ariadne_integrations.routing.decision",
     "EvalReport": "ariadne_integrations.routing.evaluate",
-    "read_jsonl": "ariadne_integrations.routing.data",
+    "read_jsonl": "ariadne_integrations.jsonl",
     # runtime and its extension points
     "AdapterRuntime": "ariadne_integrations.runtime.adapters",
     "GenerationBackend": "ariadne_integrations.runtime.generation",
@@ -76,7 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
         UnknownAdapterError,
     )
     from ariadne_integrations.routing.centroid_index import CentroidIndex
-    from ariadne_integrations.routing.data import read_jsonl
+    from ariadne_integrations.jsonl import read_jsonl
     from ariadne_integrations.routing.decision import RouteDecision, decide
     from ariadne_integrations.routing.embedders import (
         Embedder,

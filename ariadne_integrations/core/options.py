@@ -31,7 +31,7 @@ from ariadne_integrations.core.shared import bare_runtime, check_index
 from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.generation import GenerationConfig
 
-__all__ = ["RoutedModelOptions", "CALL_SETTINGS", "typed_error", "accepted_arguments"]
+__all__ = ["CALL_SETTINGS", "GenerationConfig", "RoutedModelOptions", "accepted_arguments", "typed_error"]
 
 CALL_SETTINGS = ("max_new_tokens", "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty")
 """Generation settings a single call may override."""

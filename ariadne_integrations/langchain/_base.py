@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ariadne_integrations.core.generator import RoutedResult
-from ariadne_integrations.core.options import RoutedModelOptions
-from ariadne_integrations.runtime.generation import GenerationConfig
+from ariadne_integrations.core.options import GenerationConfig, RoutedModelOptions
 
 _LANGCHAIN_EXTRAS = ("stream", "run_name", "callbacks", "tags", "metadata")
 """Keyword arguments LangChain passes along with a call that are not generation settings."""

@@ -38,7 +38,7 @@ from ariadne_integrations.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
-    from ariadne_integrations.runtime.generation import GenerationConfig
+    from ariadne_integrations.core.options import GenerationConfig
 
 __all__ = ["AriadneLlamaLLM", "query_from_prompt"]
 

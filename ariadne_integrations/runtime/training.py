@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE, DEFAULT_BACKBONE_ID
 from ariadne_integrations.errors import InvalidInputError
-from ariadne_integrations.routing.data import read_jsonl
+from ariadne_integrations.jsonl import read_jsonl
 from ariadne_integrations.runtime.adapter_folders import invalidate_adapter_folder
 
 logger = logging.getLogger(__name__)
