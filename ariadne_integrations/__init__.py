@@ -75,8 +75,8 @@ if TYPE_CHECKING:  # pragma: no cover
         ServerError,
         UnknownAdapterError,
     )
-    from ariadne_integrations.routing.centroid_index import CentroidIndex
     from ariadne_integrations.jsonl import read_jsonl
+    from ariadne_integrations.routing.centroid_index import CentroidIndex
     from ariadne_integrations.routing.decision import RouteDecision, decide
     from ariadne_integrations.routing.embedders import (
         Embedder,

@@ -35,6 +35,7 @@ from llama_index.core.llms.custom import CustomLLM
 from ariadne_integrations.core.options import RoutedModelOptions
 from ariadne_integrations.core.prompts import chat_message, route_text_of, validate_prompt
 from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.llama_index import response_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
@@ -93,6 +94,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
 
     def __init__(self, generator: RoutedGenerator | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        response_metadata.install()  # the answering adapter reaches Response.metadata of query engines
         if generator is not None:
             from ariadne_integrations.core.generator import RoutedGenerator
 
@@ -159,6 +161,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         adapter, config = self._settings(kwargs)
         text = self._formatted(prompt, formatted)
         res = self.generator.generate([text], config, route_texts=[self._route_text(prompt)], adapter=adapter)[0]
+        response_metadata.record(res.metadata())
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
     @llm_completion_callback()
@@ -174,6 +177,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             for ch in stream:
                 acc += ch.text
                 yield CompletionResponse(text=acc, delta=ch.text, additional_kwargs=stream.metadata())
+            response_metadata.record(stream.metadata())
 
         return gen()
 
@@ -193,6 +197,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         adapter, config = self._settings(kwargs)
         res = self.generator.generate([msgs], config, route_texts=[self._route_text(route_text_of(msgs))],
                                       adapter=adapter)[0]
+        response_metadata.record(res.metadata())
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=res.text),
             raw=res.result.to_dict(),
@@ -212,6 +217,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
                     delta=ch.text,
                     additional_kwargs=stream.metadata(),
                 )
+            response_metadata.record(stream.metadata())
 
         return gen()
 

@@ -155,3 +155,24 @@ def test_construction_from_index_is_lazy(selector, tmp_path):
     assert llm.metadata.model_name  # metadata never loads the backbone
     assert not llm.generator.loaded
     assert llm.generator.adapters == selector.router.adapters
+
+
+def test_query_engine_response_names_the_answering_adapter(selector, backend, doc_indices):
+    from llama_index.core.query_engine import RouterQueryEngine
+    from llama_index.core.tools import QueryEngineTool
+
+    llm = AriadneLlamaLLM.from_generator(RoutedGenerator(selector.router, backend), max_new_tokens=12)
+    tools = [QueryEngineTool.from_defaults(idx.as_query_engine(llm=llm), name=name, description=f"{name} documents")
+             for name, idx in doc_indices.items()]
+    engine = RouterQueryEngine(selector=selector, query_engine_tools=tools, llm=llm)
+    resp = engine.query("can I expense a business class flight")
+    assert resp.metadata["ariadne_adapter"] == "travel_policy"
+    assert [c["adapter"] for c in resp.metadata["ariadne_routing"]] == ["travel_policy"]
+    assert resp.metadata["ariadne_routing"][0]["score"] > 0 and "scores" not in resp.metadata["ariadne_routing"][0]
+    plain = doc_indices["product_docs"].as_query_engine(llm=llm).query("how do I export a report")
+    assert plain.metadata["ariadne_adapter"] == "product_docs"
+
+    async def aquery():
+        return await engine.aquery("refund for a duplicate invoice charge")
+
+    assert asyncio.run(aquery()).metadata["ariadne_adapter"] == "billing_docs"
