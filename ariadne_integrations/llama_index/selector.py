@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -124,6 +125,7 @@ class AriadneSelector(BaseSelector):
         self._lock = threading.Lock()
         self._sets: OrderedDict[tuple, _ChoiceSet] = OrderedDict()
         self._desc_cache: dict[str, np.ndarray] = {}
+        self._warned: set[str] = set()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -259,6 +261,9 @@ class AriadneSelector(BaseSelector):
             sources.append("description")
             mats.append(vec)
             used.append(None)
+        unmatched = sorted(n for n, src in zip(names, sources) if n is not None and src == "description")
+        if unmatched and routes:
+            self._warn_unmatched(unmatched, routes)
         index = CentroidIndex(tuple(str(i) for i in range(len(mats))), tuple(mats))
         cs = _ChoiceSet(tuple(labels), tuple(sources), index, tuple(used))
         with self._lock:
@@ -268,6 +273,20 @@ class AriadneSelector(BaseSelector):
                 self._sets.popitem(last=False)
         log.debug("built choice set %s (%d centroids)", cs.labels, index.n_centroids)
         return cs
+
+    def _warn_unmatched(self, unmatched: list[str], routes: Sequence[str]) -> None:
+        """Once per tool name: a tool without examples is scored by its description alone, which is
+        much weaker; usually its name differs from the example keys by a typo."""
+        with self._lock:
+            unmatched = [n for n in dict.fromkeys(unmatched) if n not in self._warned]
+            self._warned.update(unmatched)
+        if not unmatched:
+            return
+        warnings.warn(
+            f"AriadneSelector: tool(s) {unmatched} match no example key, so they are scored by their description "
+            f"only; the example keys are {sorted(routes)}. Name the tools like the keys (or add examples for them).",
+            UserWarning, stacklevel=4,
+        )
 
     def _fresh(self, cs: _ChoiceSet) -> bool:
         """A cached set is stale when a route it uses was replaced or removed in the router."""

@@ -213,3 +213,20 @@ def test_from_index_round_trip(selector, tmp_path, tool_choices):
     sel = AriadneSelector.from_index(tmp_path / "idx")
     q = "am I allowed to book a business class flight"
     assert sel.select(tool_choices(), q).ind == selector.select(tool_choices(), q).ind == 2
+
+
+def test_tool_names_that_match_no_example_key_warn_once(examples, tool_choices):
+    from ariadne_integrations.llama_index import AriadneSelector
+
+    fresh = AriadneSelector.from_examples(examples)
+    typo = [ToolMetadata(name="billing_doc", description="Invoices, refunds and payments.")] + tool_choices(("product_docs",))
+    with pytest.warns(UserWarning, match=r"\['billing_doc'\] match no example key.*billing_docs") as caught:
+        fresh.select(typo, "I was charged twice")
+        fresh.select(typo + [ToolMetadata(name="x", description="other")], "I was charged twice")
+    # once per tool name: the second call only names the new one
+    assert [str(w.message).split("]")[0] for w in caught] == ["AriadneSelector: tool(s) ['billing_doc'", "AriadneSelector: tool(s) ['x'"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh.select(tool_choices(), "I was charged twice")  # all names match: no warning
