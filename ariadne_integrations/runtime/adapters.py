@@ -125,13 +125,19 @@ class _SharedModel:
         return names
 
     def _load(self, folder: Path, name: str) -> None:
+        import warnings
+
         from peft import PeftModel
 
         _check_shapes(self.backbone.model, folder)
         logger.info("loading adapter %s as %s", folder, name)
         try:
             if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
+                # peft's PeftModel.__init__ reads model.is_gradient_checkpointing, which transformers 5 deprecates
+                # with a FutureWarning; silence exactly that warning, only around this call.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+                    self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
                 self.peft.eval()
             else:
                 self.peft.load_adapter(str(folder), adapter_name=name)
