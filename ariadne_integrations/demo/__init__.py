@@ -3,11 +3,17 @@
 Why it exists: the main demo, the tutorials and the integration tests must run on a fresh machine
 with no data of the user's. The files live inside the package (so they ship in the wheel):
 
-- ``data/<task>/{train,test}.jsonl`` and ``data/all_{train,test}.jsonl``: ``{"input", "target", "task"}``
-  rows written by ``scripts/build_demo_pool.py`` from seeded generators (no external data set);
-- ``adapters/<task>/``: the PEFT LoRA adapter trained with ``ariadne train`` on SmolLM2-135M-Instruct;
+- ``data/<task>/{train,test}.jsonl`` and ``data/all_{train,test}.jsonl``: ``{"input", "target", "task",
+  "template", "prefix"}`` rows written by ``scripts/build_demo_pool.py`` from seeded generators (no
+  external data set); the test split comes from other templates than the training split;
+- ``data/oos_{calibration,test}.jsonl``: ``{"input", "task": "oos", "template"}`` general questions that no
+  demo adapter should take (for calibrating an abstention threshold), with disjoint templates;
+- ``adapters/<task>/``: the PEFT LoRA adapter trained with ``train_lora`` on SmolLM2-135M-Instruct;
 - ``index/``: the routing index over the adapters' training inputs (adapter paths relative to it);
-- ``scores.json``: exact match of the base model and of each adapter on the held-out test split.
+- ``scores.json``: on the held-out split, the base model (exact, lenient, format-instructed) and each
+  adapter, the index's routing accuracy, and the demo examples' answers;
+- ``examples.json``: the literal prompts of README, notebooks, main demo and tests with their expected
+  answers (:func:`demo_examples`).
 
 This module only computes paths: it imports nothing heavy.
 """
@@ -27,12 +33,15 @@ __all__ = [
     "demo_adapter_paths",
     "demo_data_path",
     "demo_scores",
+    "demo_examples",
+    "demo_oos_path",
 ]
 
 DEMO_TASKS: tuple[str, ...] = ("sentiment", "support_intent", "date_iso", "sql")
 """The demo tasks, which are also the adapter names in the demo index."""
 
 DEMO_SPLITS: tuple[str, ...] = ("train", "test")
+OOS_SPLITS: tuple[str, ...] = ("calibration", "test")
 
 _ROOT = Path(__file__).resolve().parent
 _REBUILD = "rebuild it with `python scripts/build_demo_pool.py` from a source checkout, or reinstall the package"
@@ -81,3 +90,18 @@ def demo_data_path(task: str | None = None, split: str = "train") -> Path:
 def demo_scores() -> dict[str, Any]:
     """The measured exact-match scores (base model vs adapter per task) from ``scores.json``."""
     return json.loads(_require(_ROOT / "scores.json", "scores file").read_text(encoding="utf-8"))
+
+
+def demo_examples() -> list[dict[str, str]]:
+    """The demo prompts used in README, notebooks, main demo and tests, each as
+    ``{"prompt", "task", "expected", "source"}`` (``task`` is the adapter it must be routed to)."""
+    data = json.loads(_require(_ROOT / "examples.json", "examples file").read_text(encoding="utf-8"))
+    return list(data["examples"])
+
+
+def demo_oos_path(split: str = "calibration") -> Path:
+    """Out-of-scope questions (``{"input", "task": "oos", "template"}`` rows) that no demo adapter should take:
+    ``"calibration"`` to choose an abstention threshold, ``"test"`` (other templates) to measure it."""
+    if split not in OOS_SPLITS:
+        raise InvalidInputError(f"split must be one of {OOS_SPLITS}, got {split!r}")
+    return _require(_ROOT / "data" / f"oos_{split}.jsonl", f"out-of-scope {split} data")

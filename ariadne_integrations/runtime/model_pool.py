@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
@@ -64,7 +65,12 @@ class SharedModel:
         logger.info("loading adapter %s as %s", folder, name)
         try:
             if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
+                # peft's PeftModel.__init__ reads model.is_gradient_checkpointing, which transformers 5 deprecates
+                # with a FutureWarning; silence exactly that warning, only around this call.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                            category=FutureWarning)
+                    self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
                 self.peft.eval()
             else:
                 self.peft.load_adapter(str(folder), adapter_name=name)

@@ -172,7 +172,11 @@ def train_lora(
     chat = bb.has_chat_template
     lcfg = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
     try:
-        model = get_peft_model(bb.model, lcfg)
+        import warnings
+
+        with warnings.catch_warnings():  # same transformers 5 FutureWarning as in adapters._SharedModel._load
+            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+            model = get_peft_model(bb.model, lcfg)
     except ValueError as exc:
         raise InvalidInputError(f"LoRA target modules {list(target_modules)} do not fit this backbone: {exc}") from exc
     model.train()
