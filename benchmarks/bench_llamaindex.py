@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tqdm.auto import tqdm  # noqa: E402
+from tqdm.auto import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "benchmarks" / "clinc150"
@@ -135,7 +135,7 @@ def main() -> None:
     load_before = os.getloadavg()
     train = read_jsonl(args.data / "train.jsonl")
     dev = [r for r in read_jsonl(args.data / "dev.jsonl") if r["task"] in DESCRIPTIONS]
-    examples: "OrderedDict[str, list[str]]" = OrderedDict((k, []) for k in DESCRIPTIONS)
+    examples: OrderedDict[str, list[str]] = OrderedDict((k, []) for k in DESCRIPTIONS)
     for r in train:
         examples[r["task"]].append(r["input"])
     queries = [(r["input"], r["task"]) for r in dev]

@@ -66,6 +66,8 @@ TRAIN_SETTINGS: dict[str, dict[str, Any]] = {
 }
 COMMON_TRAIN: dict[str, Any] = {"r": 8, "alpha": 16, "lr": 2e-3, "batch_size": 8, "score": False}
 MAX_NEW_TOKENS = 24
+OOS_REJECTION_TARGET = 0.9
+"""Share of the calibration set's general questions the demo index must send to the bare backbone."""
 
 # The format-instructed base prompt: the input, a newline, then this instruction. It gives the base model
 # what the adapter learned implicitly (the answer format, the label set, the table schema).
@@ -206,11 +208,18 @@ def compact(task: str) -> None:
 
 
 def build_index() -> None:
+    from ariadne_integrations.jsonl import read_jsonl
     from ariadne_integrations.routing.router import AriadneRouter
 
-    router = AriadneRouter.from_adapters([ADAPTERS / t for t in DEMO_TASKS])
+    # Calibrated abstention: the lowest threshold that sends 90 % of the calibration set's general questions
+    # (data/oos_calibration.jsonl) to the bare backbone, measured against 10 % of each adapter's inputs held out.
+    oos = read_jsonl(DATA / "oos_calibration.jsonl", label_field=None)
+    router = AriadneRouter.from_adapters([ADAPTERS / t for t in DEMO_TASKS], calibrate_oos=oos, holdout=0.1,
+                                         target_oos_rejection=OOS_REJECTION_TARGET)
     router.save(INDEX)
-    print(f"index: {INDEX}")
+    rep = router.calibration_report or {}
+    print(f"index: {INDEX} (threshold {router.threshold:.4f}: calibration in-scope accuracy "
+          f"{rep.get('in_scope_accuracy', float('nan')):.3f}, out-of-scope rejection {rep.get('oos_rejection', float('nan')):.3f})")
 
 
 def _generate(runtime: Any, prompts: list[str], adapters: list[str | None], config: Any, batch: int = 32) -> list[str]:
@@ -352,7 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-only", action="store_true", help="write only the JSONL files")
     ap.add_argument("--train", action="store_true", help="train the adapters")
     ap.add_argument("--index", action="store_true", help="build the routing index")
-    ap.add_argument("--score", action="store_true", help="base (exact, lenient, format-instructed) vs adapter on the held-out split, routing, demo examples")
+    ap.add_argument("--score", action="store_true",
+                    help="base (exact, lenient, format-instructed) vs adapter on the held-out split, routing, demo examples")
     ap.add_argument("--compact", action="store_true", help="store the trained adapters' weights in float16")
     ap.add_argument("--task", action="append", choices=DEMO_TASKS, help="train only these tasks")
     ap.add_argument("--epochs", type=float, help="override the epochs of every trained task")

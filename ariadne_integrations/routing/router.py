@@ -115,14 +115,17 @@ class AriadneRouter:
         batch_size: int = 32,
         calibrate_oos: Sequence[str] | None = None,
         holdout: float = 0.1,
+        target_oos_rejection: float | None = None,
     ) -> AriadneRouter:
         """Build a router from ``{adapter_name: [training inputs]}``; all texts are embedded in one pass.
 
         ``calibrate_oos``: out-of-scope texts (questions no adapter should take). The abstention
         threshold is then calibrated in the same step: a seeded ``holdout`` share of every adapter's
         examples is held out, centroids fitted on the rest score the held-out and the out-of-scope
-        texts, :func:`~ariadne_integrations.routing.calibration.calibrate_scores` picks the threshold,
-        and the final centroids are fitted on all examples. The report is :attr:`calibration_report`.
+        texts, :func:`~ariadne_integrations.routing.calibration.calibrate_scores` picks the threshold
+        (``target_oos_rejection``: the lowest threshold rejecting that share of the out-of-scope texts;
+        default: the balanced objective), and the final centroids are fitted on all examples. The report
+        is :attr:`calibration_report`.
         """
         if not isinstance(examples, Mapping):
             raise InvalidInputError(f"examples must be a mapping {{adapter name: [texts]}}, got {type(examples).__name__}")
@@ -160,11 +163,13 @@ class AriadneRouter:
             vecs.shape[1],
         )
         if calibrate_oos is not None:
-            router._calibrate_on_holdout(names, [len(g) for g in groups], vecs, calibrate_oos, holdout, seed, batch_size)
+            router._calibrate_on_holdout(names, [len(g) for g in groups], vecs, calibrate_oos, holdout, seed, batch_size,
+                                         target_oos_rejection)
         return router
 
     def _calibrate_on_holdout(self, names: Sequence[str], sizes: Sequence[int], vecs: np.ndarray,
-                              oos_texts: Sequence[str], holdout: float, seed: int, batch_size: int) -> None:
+                              oos_texts: Sequence[str], holdout: float, seed: int, batch_size: int,
+                              target_oos_rejection: float | None = None) -> None:
         """Threshold from held-out examples + out-of-scope texts, scored by centroids fitted without them."""
         from ariadne_integrations.routing.calibration import calibrate_scores
 
@@ -186,7 +191,7 @@ class AriadneRouter:
         probe = CentroidIndex(tuple(names), tuple(fit_mats), tuple(sizes), (None,) * len(names), vecs.shape[1])
         oos_vecs = self._check_vectors(probe, self._embedder.embed(oos, batch_size=batch_size), len(oos))
         scores = probe.scores(np.concatenate([vecs[held_rows], oos_vecs]))
-        report = calibrate_scores(scores, names, labels + [None] * len(oos))
+        report = calibrate_scores(scores, names, labels + [None] * len(oos), target_oos_rejection=target_oos_rejection)
         report = {**report, "n_heldout": len(held_rows), "n_oos": len(oos), "holdout": holdout}
         self.set_thresholds(threshold=report["threshold"], min_margin=None)
         self.calibration_report = report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -24,7 +24,7 @@ MIN_GAIN_OVER_BASE_LENIENT = 0.50  # adapter exact match minus the base model's 
 MIN_GAIN_OVER_BASE_BEST = 0.30  # ... minus the base model's best measure (lenient or format-instructed, exact or lenient)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rows_cached(task: str, split: str) -> tuple[dict, ...]:
     with open(demo_data_path(task, split), encoding="utf-8") as fh:
         return tuple(json.loads(line) for line in fh if line.strip())
