@@ -83,6 +83,11 @@ def evaluate(
     typer.echo(f"selection accuracy: {sa:.4f} on {report.n} in-scope rows" if sa is not None else "no in-scope rows")
     for name, st in report.per_task.items():
         typer.echo(f"  {name}: {st['accuracy']:.4f} (n={st['n']})")
+    if sa is not None and report.in_scope_accuracy is not None and (report.threshold is not None or report.min_margin is not None):
+        cost = 100 * (sa - report.in_scope_accuracy)
+        typer.echo(f"abstention (threshold={report.threshold}, min_margin={report.min_margin}) costs {cost:.2f} points "
+                   f"in scope: accuracy {sa:.4f} without it -> {report.in_scope_accuracy:.4f} with it "
+                   f"(abstained on {report.abstained_in_scope:.4f} of in-scope rows)")
     if report.abstain:
         a = report.abstain
         typer.echo(f"out of scope ({', '.join(a['labels'])}): abstained on {a['oos_abstained']:.4f} of {a['n']}; "

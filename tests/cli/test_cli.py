@@ -139,3 +139,15 @@ def test_index_build_calibrates_the_threshold_in_one_step(tmp_path):
     both = runner.invoke(app, ["index", "build", "--data", str(demo_data_path()), "--calibrate-oos", str(oos),
                                "--threshold", "0.3", "--out", str(tmp_path / "idx2")])
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_eval_reports_what_the_threshold_costs():
+    from ariadne_integrations.demo import demo_data_path, demo_index_path
+
+    res = runner.invoke(app, ["eval", "--index", str(demo_index_path()), "--data", str(demo_data_path(split="test"))])
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("abstention"))
+    assert "costs" in line and "points in scope" in line and "without it" in line
+    no_threshold = runner.invoke(app, ["eval", "--index", str(demo_index_path()), "--data", str(demo_data_path(split="test")),
+                                       "--threshold", "-1"])
+    assert "abstention (threshold=-1.0" in no_threshold.output and "costs 0.00 points" in no_threshold.output
