@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Every benchmark in full (long on 2 cores); each writes benchmarks/results/<name>.json.
-BENCHES := bench_routing bench_embedder bench_generation bench_langchain bench_llamaindex
+BENCHES := bench_routing bench_embedder bench_generation bench_langchain bench_llamaindex bench_abstention_demo bench_demo
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py; done

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     chain = build_chain(llm)
     log.info("request: %s", request)
     log.info("splitting, routing and answering all sub-queries in one batched call "
-             "(first run converts the embedded backbone once, ~30 s)")
+             "(the first run converts the embedded backbone once and caches it)")
     try:
         rows = chain.invoke(request)
     except ValueError as exc:
