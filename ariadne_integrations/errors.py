@@ -5,6 +5,8 @@ code written against the builtins keeps working.
 """
 from __future__ import annotations
 
+import re
+
 
 class AriadneError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -51,3 +53,21 @@ class BackboneLoadError(AriadneError, RuntimeError):
 
 class ServerError(AriadneError, RuntimeError):
     """The OpenAI-compatible server could not be reached or answered with an error."""
+
+
+class IndexWriteError(AriadneError, OSError):
+    """A routing index could not be written (the path is not a folder, no space, no permission); nothing changed."""
+
+
+class IndexOverwriteError(IndexWriteError, FileExistsError):
+    """Saving into a non-empty folder that is not a routing index, without ``overwrite=True`` / ``--overwrite``."""
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: object, limit: int | None = None) -> str:
+    """``text`` made safe for one line of a message: controls, line separators, bidirectional overrides
+    and lone surrogates become backslash escapes (other characters stay as they are); cut to ``limit``."""
+    s = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
+    return s if limit is None or len(s) <= limit else s[: max(limit - 3, 0)] + "..."

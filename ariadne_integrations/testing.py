@@ -9,6 +9,8 @@ measures quality must use the real embedder, backbone and adapters instead.
 - :class:`DelegatingEmbedder`, :class:`CachingEmbedder`, :class:`CountingEmbedder`: the real default
   embedder's identity with bookkeeping (a memo, a record of what was embedded), so an index they build
   is a real one.
+- :class:`HashingEmbedder`: no model at all; words hashed into a small vector. For tests of saving,
+  loading and concurrency that need an embedder identity but no meaning (and start in milliseconds).
 
 Importing this module loads no model: each double loads what it needs on first use.
 """
@@ -22,7 +24,7 @@ import numpy as np
 
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, StreamChunk
 
-__all__ = ["FakeBackend", "make_random_lora", "DelegatingEmbedder", "CachingEmbedder", "CountingEmbedder"]
+__all__ = ["FakeBackend", "make_random_lora", "DelegatingEmbedder", "CachingEmbedder", "CountingEmbedder", "HashingEmbedder"]
 
 
 class FakeBackend:
@@ -149,3 +151,46 @@ class CountingEmbedder(DelegatingEmbedder):
         with self._lock:
             self.texts.extend(texts)
         return self.inner.embed(texts, batch_size=batch_size)
+
+
+class HashingEmbedder:
+    """A deterministic embedder without a model: each word (lower-cased) hashed with blake2b into one of
+    ``dimension`` buckets with a sign, rows L2-normalised. Same text, same vector, in every process.
+
+    For wiring, persistence and concurrency tests only: it knows nothing of meaning. Its identity
+    (``name``, ``dimension``, ``fingerprint``) is stable, so an index it builds saves and loads like a real
+    one; pass it to :meth:`~ariadne_integrations.routing.router.AriadneRouter.load` (``embedder=``).
+    """
+
+    def __init__(self, dimension: int = 32, name: str = "hashing-test-embedder") -> None:
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 2:
+            raise ValueError(f"dimension must be an integer >= 2, got {dimension!r}")
+        self.name = name
+        self.spec = name
+        self._dimension = dimension
+        import hashlib
+
+        self._fingerprint = hashlib.sha256(f"{name}/{dimension}/v1".encode()).hexdigest()[:32]
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        import hashlib
+
+        from ariadne_integrations.routing.embedders import normalize_rows, validate_texts
+
+        items = validate_texts(texts)
+        out = np.zeros((len(items), self._dimension), dtype=np.float32)
+        for i, text in enumerate(items):
+            for word in text.lower().split():
+                h = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+                out[i, h % self._dimension] += 1.0 if (h >> 63) & 1 else -1.0
+            if not out[i].any():  # words that cancel out: keep the row a unit vector
+                out[i, 0] = 1.0
+        return normalize_rows(out)

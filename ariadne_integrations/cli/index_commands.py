@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from ariadne_integrations.cli._app import clean_errors, index_app
+from ariadne_integrations.cli._app import clean_errors, index_app, show
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, INDEX_META_FILE
 
 
@@ -23,10 +23,17 @@ def _read_adapter_dir(spec: str) -> tuple[str, Path, list[str]]:
     from ariadne_integrations.routing.data import read_adapter_dir
 
     name: str | None = None
-    if "=" in spec and not Path(spec).exists():
+    if "=" in spec and not _exists(spec):
         name, _, spec = spec.partition("=")
         name = name.strip() or None
     return read_adapter_dir(spec, name)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a NUL or an unencodable character: no such file
+        return False
 
 
 def _collect_examples(
@@ -54,7 +61,10 @@ def _collect_examples(
 @index_app.command("build")
 @clean_errors
 def index_build(
-    out: Path = typer.Option(..., "--out", "-o", help="Index folder to write (replaced atomically)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Index folder to write (a new snapshot, switched to atomically)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite",
+        help="Write into a non-empty folder that is not a routing index yet (its other files are kept)."),
     data: List[Path] = typer.Option([], "--data", "-d", help="JSONL training inputs, one line per example (repeatable)."),
     adapter: List[str] = typer.Option(
         [], "--adapter", "-a", help=f"Adapter folder (DIR or NAME=DIR) with {ADAPTER_INPUTS_FILE} (repeatable)."),
@@ -72,11 +82,16 @@ def index_build(
     holdout: float = typer.Option(0.1, help="Share of each adapter's examples held out for --calibrate-oos."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Build a routing index from labelled JSONL data and/or adapter folders."""
+    """Build a routing index from labelled JSONL data and/or adapter folders.
+
+    A folder that exists, is not empty and is not a routing index is refused unless --overwrite is given.
+    """
     from ariadne_integrations.errors import InvalidInputError
     from ariadne_integrations.routing.data import read_jsonl
+    from ariadne_integrations.routing.persistence import check_index_target
     from ariadne_integrations.routing.router import AriadneRouter
 
+    check_index_target(out, overwrite=overwrite)  # before minutes of embedding, not after
     if calibrate_oos is not None and threshold is not None:
         raise InvalidInputError("give --threshold or --calibrate-oos, not both: calibration chooses the threshold")
     examples, paths = _collect_examples(list(data), list(adapter), text_field, label_field)
@@ -86,9 +101,9 @@ def index_build(
         min_margin=min_margin, adapter_paths=paths, show_progress=progress,
         calibrate_oos=oos, holdout=holdout,
     )
-    router.save(out)
+    router.save(out, overwrite=overwrite)
     total = sum(len(v) for v in examples.values())
-    typer.echo(f"built index {out}: {len(router.adapters)} adapters from {total} examples ({router.strategy.name}, "
+    typer.echo(f"built index {show(out)}: {len(router.adapters)} adapters from {total} examples ({router.strategy.name}, "
                f"{sum(router.centroids(n).shape[0] for n in router.adapters)} centroids)")
     rep = router.calibration_report
     if rep is not None:
@@ -104,21 +119,20 @@ def index_info(
     as_json: bool = typer.Option(False, "--json", help=f"Print {INDEX_META_FILE}'s content as JSON."),
 ) -> None:
     """Describe an index (adapters, example counts, embedder, strategy, thresholds) without loading models."""
-    from ariadne_integrations.routing.persistence import load_index, read_index_meta
+    from ariadne_integrations.routing.persistence import load_index
 
-    meta = read_index_meta(index)
-    load_index(index)  # validate the centroid file too
+    meta = load_index(index).meta  # one consistent read of index.json and its centroids, both checked
     if as_json:
         typer.echo(json.dumps(meta, indent=2))
         return
     emb, strat, th = meta["embedder"], meta["strategy"], meta["thresholds"]
-    typer.echo(f"index {index} (format v{meta['version']})")
-    typer.echo(f"  embedder: {emb['name']} ({emb['dimension']}-d, fingerprint {emb['fingerprint']})")
-    typer.echo(f"  strategy: {strat['name']} {json.dumps({k: v for k, v in strat.items() if k != 'name'})}")
+    typer.echo(f"index {show(index)} (format v{meta['version']})")
+    typer.echo(f"  embedder: {show(emb['name'])} ({emb['dimension']}-d, fingerprint {show(emb['fingerprint'])})")
+    typer.echo(f"  strategy: {show(strat['name'])} {json.dumps({k: v for k, v in strat.items() if k != 'name'})}")
     typer.echo(f"  thresholds: score >= {th.get('threshold')}, margin >= {th.get('min_margin')}")
     typer.echo(f"  adapters ({len(meta['adapters'])}):")
     for a in meta["adapters"]:
-        extra = f"  [{a['adapter_path']}]" if a.get("adapter_path") else ""
+        extra = f"  [{show(a['adapter_path'])}]" if a.get("adapter_path") else ""
         typer.echo(f"    {a['name']}: {a['n_examples']} examples, {a['n_centroids']} centroids{extra}")
 
 
@@ -144,7 +158,7 @@ def index_add(
     for name, texts in examples.items():
         router.add_adapter(name, texts, adapter_path=paths.get(name), replace=replace)
     router.save(index)
-    typer.echo(f"added {', '.join(examples)}; index {index} now has {len(router.adapters)} adapters")
+    typer.echo(f"added {', '.join(examples)}; index {show(index)} now has {len(router.adapters)} adapters")
 
 
 @index_app.command("remove")
@@ -160,7 +174,7 @@ def index_remove(
     for name in names:
         router.remove_adapter(name)
     router.save(index)
-    typer.echo(f"removed {', '.join(names)}; index {index} now has {len(router.adapters)} adapters")
+    typer.echo(f"removed {', '.join(map(show, names))}; index {show(index)} now has {len(router.adapters)} adapters")
 
 
 @index_app.command("calibrate")
@@ -192,4 +206,4 @@ def index_calibrate(
         typer.echo(json.dumps(summary))
     else:
         typer.echo(f"threshold={res['threshold']} min_margin={res['min_margin']} in-scope accuracy={res['in_scope_accuracy']:.3f} "
-                   f"oos rejection={res['oos_rejection']} ({res['objective']}); saved to {index}")
+                   f"oos rejection={res['oos_rejection']} ({res['objective']}); saved to {show(index)}")

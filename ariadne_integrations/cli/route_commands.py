@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from ariadne_integrations.cli._app import app, clean_errors
+from ariadne_integrations.cli._app import app, clean_errors, show
 
 
 @app.command("route")
@@ -22,16 +22,19 @@ def route(
     embedder: Optional[str] = typer.Option(None, help="Embedder to use instead of the stored one (must match)."),
 ) -> None:
     """Route queries with an index: the adapter chosen for each, its score and margin."""
+    from ariadne_integrations.routing.embedders import validate_texts
     from ariadne_integrations.routing.router import AriadneRouter
 
+    items = validate_texts(list(queries), what="queries")  # before loading any model
     router = AriadneRouter.load(index, embedder=embedder)
-    decisions = router.route_batch(list(queries))
+    decisions = router.route_batch(items)
     for q, d in zip(queries, decisions):
         if as_json:
             typer.echo(json.dumps({"query": q, **d.to_dict()}))
         else:
             chosen = d.adapter if not d.abstained else f"(abstain; best {d.best})"
-            typer.echo(f"{chosen}\tscore={d.score:.3f}\tmargin={d.margin:.3f}\t{q}")
+            # one line per query: adapter names hold no control characters, and the query is escaped
+            typer.echo(f"{chosen}\tscore={d.score:.3f}\tmargin={d.margin:.3f}\t{show(q)}")
 
 
 @app.command("eval")
@@ -42,7 +45,10 @@ def evaluate(
     text_field: str = typer.Option("input"),
     label_field: str = typer.Option("task"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the confusion matrix as an image (PNG)."),
+    plot: Optional[str] = typer.Option(
+        None, "--plot",
+        help="Write the confusion matrix as an image: a file (.png, .pdf, .svg, ...; no suffix: .png) or a folder "
+             "(ending in / or existing: FOLDER/confusion.png). The path written is printed."),
     threshold: Optional[float] = typer.Option(None, help="Override the stored score threshold."),
     min_margin: Optional[float] = typer.Option(None, help="Override the stored margin threshold."),
     calibrate_data: Optional[Path] = typer.Option(
@@ -57,6 +63,7 @@ def evaluate(
     from ariadne_integrations.routing.plots import plot_confusion
     from ariadne_integrations.routing.router import AriadneRouter
 
+    plot_path = _plot_target(plot) if plot is not None else None  # before the slow work
     router = AriadneRouter.load(index)
     rows = read_jsonl(data, text_field=text_field, label_field=label_field)
     calibration = None
@@ -71,13 +78,18 @@ def evaluate(
         router.set_thresholds(threshold if threshold is not None else router.threshold,
                               min_margin if min_margin is not None else router.min_margin)
     report = evaluate_router(router, [t for t, _ in rows], [lab for _, lab in rows])
-    if plot is not None:
-        plot_confusion(report, plot)
+    if plot_path is not None:
+        plot_path.parent.mkdir(parents=True, exist_ok=True)
+        plot_confusion(report, plot_path)
     out = report.to_dict()
     if calibration is not None:
         out["calibration"] = calibration
+    if plot_path is not None:
+        out["plot"] = str(plot_path)
     if as_json:
         typer.echo(json.dumps(out))
+        if plot_path is not None:
+            typer.echo(f"confusion matrix written to {show(plot_path)}", err=True)
         return
     sa = report.selection_accuracy
     typer.echo(f"selection accuracy: {sa:.4f} on {report.n} in-scope rows" if sa is not None else "no in-scope rows")
@@ -92,5 +104,33 @@ def evaluate(
         a = report.abstain
         typer.echo(f"out of scope ({', '.join(a['labels'])}): abstained on {a['oos_abstained']:.4f} of {a['n']}; "
                    f"in-scope accuracy at this setting {a['in_scope_accuracy']:.4f}")
-    if plot is not None:
-        typer.echo(f"confusion matrix written to {plot}", err=True)
+    if plot_path is not None:
+        typer.echo(f"confusion matrix written to {show(plot_path)}", err=True)
+
+
+_PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "tif", "tiff", "eps", "ps", "webp")
+
+
+def _plot_target(plot: str) -> Path:
+    """The file ``--plot`` means: FOLDER/confusion.png for a folder, NAME.png for a name without a suffix.
+
+    Why: matplotlib appends ".png" to a name without a suffix and fails on a folder, so the path the user
+    gave is not always the one written; this decides the real path first, and the command prints it.
+    """
+    from ariadne_integrations.errors import InvalidInputError
+
+    if not plot.strip():
+        raise InvalidInputError("--plot is empty; give a file or folder path")
+    path = Path(plot).expanduser()
+    try:
+        is_dir = path.is_dir()
+    except (OSError, ValueError):
+        raise InvalidInputError(f"--plot {show(plot)} is not a usable path") from None
+    if is_dir or plot.endswith(("/", "\\")):
+        return path / "confusion.png"
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix:
+        return path.with_name(path.name + ".png")
+    if suffix not in _PLOT_FORMATS:
+        raise InvalidInputError(f"--plot {show(plot)}: unknown image format {suffix!r}; use one of {', '.join(_PLOT_FORMATS)}")
+    return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.routing.embedders import check_text
 from ariadne_integrations.runtime.generation import Message, Prompt
 
 __all__ = ["validate_prompt", "route_text_of", "chat_message", "check_stop", "check_route_text", "joined", "TOOL_ROLES", "ROUTE_ON"]
@@ -43,7 +44,7 @@ def validate_prompt(prompt: Any, index: int | None = None) -> Prompt:
     if isinstance(prompt, str):
         if not prompt.strip():
             raise InvalidInputError(f"{where} is empty or whitespace only; give the text to answer")
-        return prompt
+        return check_text(prompt, where)  # no lone surrogates: tokenizers fail on them with a bare TypeError
     if isinstance(prompt, (list, tuple)):
         if not prompt:
             raise InvalidInputError(f"{where} is an empty message list; give at least one message")
@@ -52,6 +53,9 @@ def validate_prompt(prompt: Any, index: int | None = None) -> Prompt:
                 raise InvalidInputError(f"{where}[{j}] must be a dict with string 'role' and 'content', got {m!r:.80}")
         if not any(m["content"].strip() for m in prompt):
             raise InvalidInputError(f"{where}: every message is empty; give the text to answer")
+        for j, m in enumerate(prompt):
+            if m["content"].strip():
+                check_text(m["content"], f"{where}[{j}]['content']")
         return list(prompt)
     raise InvalidInputError(f"{where} must be a string or a list of chat messages, got {type(prompt).__name__}")
 

@@ -18,6 +18,7 @@ Naming: what the index holds per entry is an *adapter* (what the router chooses)
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -31,7 +32,41 @@ from ariadne_integrations.errors import (
     UnknownAdapterError,
 )
 
-__all__ = ["CentroidIndex"]
+__all__ = ["CentroidIndex", "check_adapter_name", "UNIT_NORM_TOLERANCE"]
+
+# Characters an adapter name may not hold: C0/C1 controls (newline, tab, escape sequences), line and
+# paragraph separators, bidirectional overrides, and lone surrogates (not encodable, so never savable).
+# A name is printed as one column of one line (`ariadne route`); any of these could forge another line.
+_BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+UNIT_NORM_TOLERANCE = 1e-3
+"""How far a centroid row's L2 norm may be from 1 (float32 rounding is ~1e-7; a scaled row is far off)."""
+
+
+def check_adapter_name(name: object, what: str = "adapter name") -> str:
+    """``name`` if it is a usable adapter name, else InvalidInputError saying what is wrong and where.
+
+    A name is a non-empty string that is not only whitespace and holds no control character, line
+    separator, bidirectional override or lone surrogate (see ``_BAD_NAME_CHARS``).
+    """
+    if not isinstance(name, str):
+        raise InvalidInputError(f"{what} must be a non-empty string, got {type(name).__name__} {_short(name)}")
+    if not name.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string, got {_short(name)}")
+    bad = _BAD_NAME_CHARS.search(name)
+    if bad is not None:
+        ch = bad.group()
+        raise InvalidInputError(
+            f"{what} {_short(name)} holds the character U+{ord(ch):04X} at position {bad.start()}: adapter names may not "
+            "contain control characters, line breaks, bidirectional overrides or lone surrogates"
+        )
+    return name
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A bounded repr for messages (a 100k-character name is not echoed in full; repr escapes controls)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 def _frozen_rows(array: Any, what: str) -> np.ndarray:
@@ -51,6 +86,18 @@ def _frozen_rows(array: Any, what: str) -> np.ndarray:
     return a
 
 
+def _check_unit_rows(a: np.ndarray, what: str) -> None:
+    """Every row of ``a`` has L2 norm 1 (within :data:`UNIT_NORM_TOLERANCE`), else InvalidInputError."""
+    norms = np.linalg.norm(a.astype(np.float64), axis=1)
+    off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE)
+    if off.size:
+        i = int(off[0])
+        raise InvalidInputError(
+            f"{what}: row {i} has L2 norm {norms[i]:.6g}, not 1; centroids must be unit vectors "
+            "(a zero or scaled row would score outside [-1, 1])"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class CentroidIndex:
     """The adapters' unit-norm centroids, stacked, with per-adapter segments; never changes in place.
@@ -58,7 +105,8 @@ class CentroidIndex:
     Args:
         names: adapter names, unique, in index order (the order of :meth:`scores`' columns).
         centroids: one (m_i, d) array of unit-norm centroid rows per adapter (m_i >= 1). Rows are used as
-            given (not re-normalised), so a saved index scores bit for bit as it did when saved.
+            given (not re-normalised), so a saved index scores bit for bit as it did when saved; a row whose
+            norm is off 1 by more than :data:`UNIT_NORM_TOLERANCE` (a zero or scaled row) is an error.
         n_examples: how many training inputs each adapter's centroids summarise; default: its m_i.
         adapter_paths: each adapter's folder, or None; default: None for all.
         dimension: the embedding dimension d. Needed only for an empty index (which then takes the
@@ -81,8 +129,7 @@ class CentroidIndex:
     def __post_init__(self) -> None:
         names = tuple(self.names)
         for n in names:
-            if not isinstance(n, str) or not n.strip():
-                raise InvalidInputError(f"adapter names must be non-empty strings, got {n!r}")
+            check_adapter_name(n)
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise DuplicateAdapterError(f"adapter names must be unique; repeated: {dupes}")
@@ -108,6 +155,8 @@ class CentroidIndex:
             raise EmbedderMismatchError(f"centroids are {dim}-d but dimension={self.dimension} was given")
         if dim < 0:
             raise InvalidInputError(f"dimension must be >= 0, got {dim}")
+        for n, m in zip(names, mats):
+            _check_unit_rows(m, f"centroids of adapter {n!r}")
         matrix = np.ascontiguousarray(np.concatenate(mats, axis=0)) if mats else np.zeros((0, dim), np.float32)
         matrix.setflags(write=False)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
@@ -194,9 +243,11 @@ class CentroidIndex:
 
         Every other adapter keeps its centroid array (the same object). This index is not changed.
         """
+        check_adapter_name(name)
         cents = _frozen_rows(centroids, f"centroids of adapter {name!r}")
         if self.names and cents.shape[1] != self.dimension:
             raise EmbedderMismatchError(f"new centroids are {cents.shape[1]}-d, the index holds {self.dimension}-d")
+        _check_unit_rows(cents, f"centroids of adapter {name!r}")
         names, mats = list(self.names), list(self.centroids)
         counts, paths = list(self.n_examples), list(self.adapter_paths)
         n = cents.shape[0] if n_examples is None else n_examples

@@ -116,4 +116,6 @@ def make_strategy(name: str | None = None, centroids: int | None = None, seed: i
             raise InvalidInputError(f"centroids must be a positive integer, got {centroids!r}")
         if name != "kmeans":
             raise InvalidInputError(f"centroids={centroids} only applies to the 'kmeans' strategy, not {name!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise InvalidInputError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     return Strategy(name=name, centroids=centroids, seed=int(seed))

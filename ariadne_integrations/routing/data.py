@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE
-from ariadne_integrations.errors import DataFormatError, InvalidInputError
+from ariadne_integrations.errors import DataFormatError, InvalidInputError, printable
 from ariadne_integrations.jsonl import read_jsonl
 
 __all__ = ["group_by_label", "read_adapter_dir", "read_examples", "read_jsonl"]
@@ -50,15 +50,23 @@ def read_adapter_dir(
     The name comes from ``name``, else ``ariadne_task.json``'s ``task``, else the folder's name; the
     inputs from ``ariadne_inputs.jsonl`` (one ``{"input": ...}`` per line).
     """
+    if not isinstance(folder, (str, os.PathLike)):
+        raise DataFormatError(f"an adapter folder must be a path, got {type(folder).__name__}")
     path = Path(folder)
-    if not path.is_dir():
-        raise DataFormatError(f"adapter folder {path} does not exist")
+    try:
+        is_dir = path.is_dir()
+    except (OSError, ValueError):  # a NUL or an unencodable character in the path
+        is_dir = False
+    if not is_dir:
+        raise DataFormatError(f"adapter folder {printable(path)} does not exist")
     task_file = path / ADAPTER_TASK_FILE
     if name is None and task_file.is_file():
         try:
-            meta = json.loads(task_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataFormatError(f"{task_file}: not valid JSON ({exc})") from None
+            meta = json.loads(task_file.read_bytes().decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSON, UTF-8, nesting, huge numbers
+            raise DataFormatError(f"{printable(task_file)}: not valid JSON ({printable(exc, 200)})") from None
+        except OSError as exc:
+            raise DataFormatError(f"{printable(task_file)}: cannot be read ({printable(exc)})") from None
         task = meta.get("task") if isinstance(meta, dict) else None
         if isinstance(task, str) and task.strip():
             name = task
@@ -67,7 +75,7 @@ def read_adapter_dir(
     inputs = path / ADAPTER_INPUTS_FILE
     if not inputs.is_file():
         raise DataFormatError(
-            f"adapter folder {path} has no {ADAPTER_INPUTS_FILE} (one {{\"input\": ...}} per line); "
+            f"adapter folder {printable(path)} has no {ADAPTER_INPUTS_FILE} (one {{\"input\": ...}} per line); "
             "`ariadne train` writes it, or give the adapter's examples directly"
         )
     texts = read_jsonl(inputs, text_field="input", label_field=None)

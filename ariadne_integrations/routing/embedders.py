@@ -55,8 +55,32 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray: ...
 
 
+def check_text(text: Any, what: str = "text") -> str:
+    """``text`` if it is a non-empty string of valid Unicode, else InvalidInputError naming ``what``.
+
+    Valid Unicode: no lone surrogate (``"\\ud800"``, what ``bytes.decode(errors="surrogateescape")`` or a
+    broken ``\\u`` escape leaves behind). Tokenizers reject such strings with a bare TypeError, and they
+    cannot be written to a file as UTF-8.
+    """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} is a {type(text).__name__}, not a string")
+    if not text.strip():
+        raise InvalidInputError(f"{what} is empty or whitespace only; remove it or give real text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} holds a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start}: not valid Unicode "
+            "text (decode bytes with errors='replace', or remove it)"
+        ) from None
+    return text
+
+
 def validate_texts(texts: Any, *, what: str = "texts") -> list[str]:
-    """Return ``texts`` as a list of non-empty strings, or raise InvalidInputError naming the bad item."""
+    """Return ``texts`` as a list of non-empty strings, or raise InvalidInputError naming the bad item.
+
+    Each item must pass :func:`check_text` (a string, not blank, no lone surrogate).
+    """
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError(f"{what} must be a list of strings, not a single {type(texts).__name__}; wrap it in a list")
     try:
@@ -66,18 +90,18 @@ def validate_texts(texts: Any, *, what: str = "texts") -> list[str]:
     if not items:
         raise InvalidInputError(f"{what} is empty: give at least one non-empty string")
     for i, t in enumerate(items):
-        if not isinstance(t, str):
-            raise InvalidInputError(f"{what}[{i}] is a {type(t).__name__}, not a string")
-        if not t.strip():
-            raise InvalidInputError(f"{what}[{i}] is empty or whitespace only; remove it or give real text")
+        check_text(t, f"{what}[{i}]")
     return items
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (float32); zero rows stay zero instead of becoming NaN."""
+    """L2-normalise rows (float32); zero rows stay zero instead of becoming NaN.
+
+    Norms are taken in float64, so rows of huge (but finite) float32 values normalise instead of overflowing.
+    """
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    norms = np.linalg.norm(x.astype(np.float64), axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def default_model_path() -> Path | None:

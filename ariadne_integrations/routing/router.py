@@ -28,12 +28,13 @@ from ariadne_integrations.errors import (
     InvalidInputError,
     UnknownAdapterError,
 )
-from ariadne_integrations.routing.centroid_index import CentroidIndex
+from ariadne_integrations.routing.centroid_index import CentroidIndex, check_adapter_name
 from ariadne_integrations.routing.centroids import DEFAULT_STRATEGY, Strategy, make_strategy
 from ariadne_integrations.routing.decision import RouteDecision, decide
 from ariadne_integrations.routing.embedders import (
     Embedder,
     check_embedder,
+    check_text,
     embedder_identity,
     load_embedder,
     normalize_rows,
@@ -44,9 +45,8 @@ log = logging.getLogger(__name__)
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"adapter names must be non-empty strings, got {name!r}")
-    return name
+    """A usable adapter name (see :func:`~ariadne_integrations.routing.centroid_index.check_adapter_name`)."""
+    return check_adapter_name(name)
 
 
 def _check_threshold(value: Any, what: str) -> float | None:
@@ -62,7 +62,7 @@ def _check_query(query: Any) -> str:
         raise InvalidInputError(f"a query must be a string, got {type(query).__name__}")
     if not query.strip():
         raise InvalidInputError("the query is empty or whitespace only")
-    return query
+    return check_text(query, "the query")
 
 
 INDEX_RULE: Any = object()
@@ -132,12 +132,19 @@ class AriadneRouter:
         if not examples:
             raise InvalidInputError("examples is empty: give at least one adapter with example texts")
         names = [_check_name(n) for n in examples]
+        if len(set(names)) != len(names):  # a Mapping whose iteration repeats a key
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise DuplicateAdapterError(f"examples names these adapters more than once: {dupes}")
         groups: list[list[str]] = []
         for name in names:
             texts = examples[name]
-            if isinstance(texts, str):
-                raise InvalidInputError(f"examples for adapter {name!r} must be a list of strings, not one string")
-            texts = list(texts) if texts is not None else []  # once: a generator can be read only once
+            if isinstance(texts, (str, bytes)):
+                raise InvalidInputError(f"examples for adapter {name!r} must be a list of strings, not one {type(texts).__name__}")
+            try:
+                texts = list(texts) if texts is not None else []  # once: a generator can be read only once
+            except TypeError:
+                raise InvalidInputError(
+                    f"examples for adapter {name!r} must be a list of strings, got {type(texts).__name__}") from None
             if not texts:
                 raise InvalidInputError(f"adapter {name!r} has no examples; each adapter needs at least one input text")
             groups.append(validate_texts(texts, what=f"examples[{name!r}]"))
@@ -473,8 +480,16 @@ class AriadneRouter:
         return result
 
     # ------------------------------------------------------------------ persistence
-    def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the index to ``folder`` atomically (safetensors + index.json)."""
+    def save(self, folder: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the index to ``folder`` atomically; see :mod:`~ariadne_integrations.routing.persistence`.
+
+        A reader loading ``folder`` meanwhile gets the previous index or this one, never a mix. A folder
+        that is not empty and is not a routing index already (it holds other files, a project's own
+        ``index.json``) is refused with :class:`~ariadne_integrations.errors.IndexOverwriteError` unless
+        ``overwrite=True``; the index's files are then added beside the others (nothing else is removed).
+        Saving over an index of ours (re-saving) needs no switch. A symlink ``folder`` stays a link: the
+        folder it points to is updated.
+        """
         from ariadne_integrations.routing.persistence import IndexPayload, save_index
 
         idx = self._require_adapters()
@@ -488,7 +503,7 @@ class AriadneRouter:
             strategy={"name": self._strategy.name, **self._strategy.params()},
             thresholds={"threshold": threshold, "min_margin": min_margin},
         )
-        return save_index(folder, payload)
+        return save_index(folder, payload, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None) -> AriadneRouter:

@@ -66,46 +66,57 @@ def test_relocated_folder_keeps_relative_adapter_paths(saved: Path, tmp_path: Pa
     assert AriadneRouter.load(moved, embedder=embedder).adapter_path("sql") == str((moved / "adapters" / "sql").resolve())
 
 
-def test_failed_save_keeps_previous_index(saved: Path, toy_router, embedder, monkeypatch) -> None:
-    before = {p.name: p.read_bytes() for p in saved.iterdir()}
-    import safetensors.numpy
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
-    def boom(*a, **k):
-        raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", boom)
+def _snapshot_file(folder: Path) -> Path:
+    meta = json.loads((folder / "index.json").read_text())
+    return folder / "snapshots" / meta["snapshot"] / "centroids.safetensors"
+
+
+@pytest.mark.parametrize("fail_on_call", [1, 2])  # 1: the snapshot's centroid file, 2: the temporary manifest
+def test_failed_save_keeps_previous_index(saved: Path, toy_router, embedder, monkeypatch, fail_on_call: int) -> None:
+    before = _tree(saved)
+    real_write = persistence._write_new_file
+    calls = {"n": 0}
+
+    def flaky(path, data):
+        calls["n"] += 1
+        if calls["n"] == fail_on_call:
+            raise OSError("disk full (simulated)")
+        return real_write(path, data)
+
+    monkeypatch.setattr(persistence, "_write_new_file", flaky)
     with pytest.raises(OSError, match="simulated"):
         toy_router.save(saved)
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
-    assert not [p for p in saved.parent.iterdir() if p.name.startswith(".idx")]  # no temp folders left
+    assert _tree(saved) == before  # no half-written snapshot or temporary manifest left
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["idx"]  # nothing beside the folder either
     AriadneRouter.load(saved, embedder=embedder)
 
 
 def test_failed_swap_keeps_previous_index(saved: Path, toy_router, embedder, monkeypatch) -> None:
-    before = {p.name: p.read_bytes() for p in saved.iterdir()}
-    real_rename = os.rename
-    calls = {"n": 0}
+    before = _tree(saved)
 
     def flaky(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the rename that moves the new folder in
-            raise OSError("rename failed (simulated)")
-        return real_rename(src, dst)
+        raise OSError("rename failed (simulated)")
 
-    monkeypatch.setattr(persistence.os, "rename", flaky)
+    monkeypatch.setattr(persistence.os, "replace", flaky)
     with pytest.raises(OSError, match="simulated"):
         toy_router.save(saved)
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert _tree(saved) == before
+    AriadneRouter.load(saved, embedder=embedder)
 
 
 def test_save_next_to_other_files_replaces_only_index_files(tmp_path: Path, toy_router, embedder) -> None:
     folder = tmp_path / "mixed"
     (folder / "adapters").mkdir(parents=True)
     (folder / "adapters" / "keep.txt").write_text("not ours")
-    toy_router.save(folder)
-    toy_router.save(folder)
+    toy_router.save(folder, overwrite=True)  # a non-empty folder that is not an index yet: asked for
+    toy_router.save(folder)  # now it is one of ours: re-saving needs no switch
     assert (folder / "adapters" / "keep.txt").read_text() == "not ours"
     AriadneRouter.load(folder, embedder=embedder)
 
@@ -113,7 +124,7 @@ def test_save_next_to_other_files_replaces_only_index_files(tmp_path: Path, toy_
 def test_missing_folder_and_files(tmp_path: Path, saved: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="does not exist"):
         AriadneRouter.load(tmp_path / "nope")
-    (saved / "centroids.safetensors").unlink()
+    _snapshot_file(saved).unlink()
     with pytest.raises(IndexNotFoundError):
         AriadneRouter.load(saved)
     empty = tmp_path / "empty"
@@ -122,17 +133,20 @@ def test_missing_folder_and_files(tmp_path: Path, saved: Path) -> None:
         AriadneRouter.load(empty)
 
 
-def _rewrite_meta(folder: Path, **changes) -> None:
+def _rewrite_meta(folder: Path, reseal: bool = True, **changes) -> None:
+    """Change index.json; ``reseal``: recompute its content checksum, so the other checks are what is tested."""
     meta = json.loads((folder / "index.json").read_text())
     meta.update(changes)
+    if reseal:
+        meta["content_sha256"] = persistence.content_digest(meta)
     (folder / "index.json").write_text(json.dumps(meta))
 
 
 @pytest.mark.parametrize(
     "corrupt,needle",
     [
-        (lambda f: (f / "centroids.safetensors").write_bytes((f / "centroids.safetensors").read_bytes()[:-100]), "checksum"),
-        (lambda f: (f / "centroids.safetensors").write_bytes(b"\x00" * 64), "checksum"),
+        (lambda f: _snapshot_file(f).write_bytes(_snapshot_file(f).read_bytes()[:-100]), "checksum"),
+        (lambda f: _snapshot_file(f).write_bytes(b"\x00" * 64), "checksum"),
         (lambda f: (f / "index.json").write_text((f / "index.json").read_text()[:50]), "corrupt or truncated"),
         (lambda f: (f / "index.json").write_text('{"format": "something-else", "version": 1}'), "not an ARIADNE"),
         (lambda f: (f / "index.json").write_text("[1, 2, 3]"), "not an ARIADNE"),
@@ -150,17 +164,20 @@ def test_corrupt_index_is_a_format_error(saved: Path, embedder, corrupt, needle:
 
 def test_shape_mismatch_with_valid_checksum(saved: Path, embedder) -> None:
     meta = json.loads((saved / "index.json").read_text())
-    meta["adapters"][0]["n_centroids"] += 1  # metadata disagrees with the tensor, checksum still right
-    (saved / "index.json").write_text(json.dumps(meta))
+    meta["adapters"][0]["n_centroids"] += 1  # metadata disagrees with the tensor, checksums still right
+    _rewrite_meta(saved, adapters=meta["adapters"], n_centroids=meta["n_centroids"] + 1)
     with pytest.raises(IndexFormatError, match="does not match"):
         AriadneRouter.load(saved, embedder=embedder)
 
 
 def test_foreign_safetensors_with_matching_checksum(saved: Path, embedder) -> None:
+    import hashlib
+
     from safetensors.numpy import save_file
 
-    save_file({"weights": np.zeros((3, 384), np.float32)}, str(saved / "centroids.safetensors"))
-    _rewrite_meta(saved, centroids_sha256=persistence._sha256(saved / "centroids.safetensors"))
+    target = _snapshot_file(saved)
+    save_file({"weights": np.zeros((3, 384), np.float32)}, str(target))
+    _rewrite_meta(saved, centroids_sha256=hashlib.sha256(target.read_bytes()).hexdigest())
     with pytest.raises(IndexFormatError, match="expected 'centroids'"):
         AriadneRouter.load(saved, embedder=embedder)
 
