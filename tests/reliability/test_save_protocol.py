@@ -210,10 +210,9 @@ def test_saving_through_a_symlink_updates_its_target(tmp_path: Path) -> None:
 
 
 def test_the_old_layout_loads_and_is_migrated_on_save(tmp_path: Path, real_embedder) -> None:
-    from ariadne_integrations.demo import demo_index_path
-
+    # the packaged demo index as it was saved in format 1 (before versioned snapshots)
     old = tmp_path / "index"
-    shutil.copytree(demo_index_path(), old)
+    shutil.copytree(Path(__file__).parent / "fixtures" / "index_v1", old)
     assert sorted(p.name for p in old.iterdir()) == ["centroids.safetensors", "index.json"]
     assert json.loads((old / "index.json").read_text())["version"] == 1
     router = AriadneRouter.load(old, embedder=real_embedder)
