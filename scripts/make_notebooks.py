@@ -255,9 +255,10 @@ EVALUATION = [
     md("""
 # 4 · Evaluating routing: accuracy, confusion, score distributions, and an abstention threshold
 
-On CLINC150 (10 domains as adapters, 150 intents spread over them) when `../../shared/benchmarks` is present,
-else on the demo data. Queries that belong to no adapter (CLINC's out-of-scope rows) should be *abstained on*:
-the backbone alone answers them. We choose the threshold from a plot, on held-out data, not on the test rows.
+On CLINC150 (10 domains as adapters, 150 intents spread over them), read from `../../shared/benchmarks/clinc150`
+(the notebook stops with an error when that folder is missing: the demo data has no out-of-scope queries, so the
+abstention checks below could not run). Queries that belong to no adapter (CLINC's out-of-scope rows) should be
+*abstained on*: the backbone alone answers them. We choose the threshold from a plot, on held-out data, not on the test rows.
 """),
     SETUP,
     code("""
@@ -265,11 +266,11 @@ from pathlib import Path
 from ariadne_integrations import AriadneRouter, evaluate_router, read_jsonl
 
 bench = Path("../../shared/benchmarks/clinc150").resolve()
-if bench.is_dir():
-    train, dev, oos_train = bench / "train.jsonl", bench / "dev.jsonl", bench / "train_oos.jsonl"
-else:
-    from ariadne_integrations.demo import demo_data_path
-    train, dev, oos_train = demo_data_path(None, "train"), demo_data_path(None, "test"), None
+train, dev, oos_train = bench / "train.jsonl", bench / "dev.jsonl", bench / "train_oos.jsonl"
+missing = [p.name for p in (train, dev, oos_train) if not p.is_file()]
+if missing:  # no silent fallback: without out-of-scope rows the abstention checks would not run
+    raise FileNotFoundError(f"CLINC150 benchmark data missing in {bench}: {', '.join(missing)}; "
+                            "this notebook needs ../../shared/benchmarks (see its README)")
 print("data:", train.parent)
 rows = read_jsonl(train)
 calib = rows[::10]                                   # a held-out slice of train for calibration
@@ -294,7 +295,7 @@ plot_score_distributions(report);   # green: routed right, orange: routed wrong,
     md("## Choosing the abstention threshold\nEach point of the curve is a threshold: in-scope accuracy (abstaining counts as wrong) against the share of out-of-scope queries rejected."),
     code("""
 from ariadne_integrations.routing.plots import plot_abstention_curve
-oos = [t for t, _ in read_jsonl(oos_train)] if oos_train else None
+oos = [t for t, _ in read_jsonl(oos_train)]
 cal = router.calibrate([t for t, _ in calib], [l for _, l in calib], oos)
 print({k: v for k, v in cal.items() if k != "curve"})
 plot_abstention_curve(cal["curve"]);
@@ -302,14 +303,13 @@ plot_abstention_curve(cal["curve"]);
     code("""
 after = evaluate_router(router, [t for t, _ in dev_rows], [l for _, l in dev_rows])
 print(f"threshold {router.threshold:.3f}: in-scope accuracy {after.in_scope_accuracy:.1%}")
-if after.abstain:
-    print(f"out-of-scope rows abstained on: {after.abstain['oos_abstained']:.0%} of {after.abstain['n']}")
+print(f"out-of-scope rows abstained on: {after.abstain['oos_abstained']:.0%} of {after.abstain['n']}")
 """),
     md("## Checks"),
     code("""
 assert report.selection_accuracy > 0.9, report.selection_accuracy
-if after.abstain:
-    assert after.abstain["oos_abstained"] > 0.5 and after.in_scope_accuracy > 0.85
+assert after.abstain is not None and after.abstain["n"] >= 50, "the abstention checks need the out-of-scope dev rows"
+assert after.abstain["oos_abstained"] > 0.5 and after.in_scope_accuracy > 0.85, (after.abstain, after.in_scope_accuracy)
 print("all checks passed")
 """),
 ]

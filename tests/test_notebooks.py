@@ -7,6 +7,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import REQUIRE_BENCHMARKS_VAR
+
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 
@@ -17,9 +19,27 @@ def test_notebooks_exist():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path: Path):
+def test_notebook_executes(path: Path, request: pytest.FixtureRequest):
     nb = nbformat.read(path, as_version=4)
+    if any("shared/benchmarks" in c.source for c in nb.cells if c.cell_type == "code"):
+        request.getfixturevalue("benchmarks_dir")  # skip without the data; an error under ARIADNE_REQUIRE_BENCHMARKS
     assert any("assert" in c.source for c in nb.cells if c.cell_type == "code"), "no assertion cell"
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "all checks passed" in outputs
+
+
+def test_evaluation_notebook_fails_without_benchmark_data(tmp_path, monkeypatch):
+    """Notebook 04 raises when ../../shared/benchmarks is missing, rather than falling back to the demo data
+    (which has no out-of-scope rows, so its abstention checks would silently not run)."""
+    nb = nbformat.read(NB_DIR / "04_evaluating_routing.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    data_cell = next(src for src in code if "shared/benchmarks" in src)
+    checks = code[-1]
+    assert "if after.abstain" not in checks and 'after.abstain["oos_abstained"]' in checks, checks
+    workdir = tmp_path / "a" / "b"  # ../../shared/benchmarks does not exist from here
+    workdir.mkdir(parents=True)
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv(REQUIRE_BENCHMARKS_VAR, raising=False)
+    with pytest.raises(FileNotFoundError, match=r"CLINC150 benchmark data missing .*train\.jsonl, dev\.jsonl, train_oos\.jsonl"):
+        exec(compile(data_cell, "notebook 04, data cell", "exec"), {})

@@ -49,15 +49,19 @@ def test_async_chain_paths(llm, queries):
     qs, _ = queries
     chain = PromptTemplate.from_template("{q}") | llm | StrOutputParser()
     sync = [chain.invoke({"q": q}) for q in qs[:2]]
+    inputs = [{"q": q} for q in qs[:4]]  # four adapters in one batch
+    sync_batch = chain.batch(inputs)
 
     async def main():
         a = await chain.ainvoke({"q": qs[0]})
-        b = await chain.abatch([{"q": q} for q in qs[:2]])
+        b = await chain.abatch(inputs)
         c = "".join([p async for p in chain.astream({"q": qs[1]})])
         return a, b, c
 
     a, b, c = asyncio.run(main())
-    assert a == sync[0] and c == sync[1] and len(b) == 2 and all(isinstance(x, str) for x in b)
+    assert a == sync[0] and c == sync[1]
+    assert b == sync_batch, (b, sync_batch)  # the same greedy batch, answer for answer and in order
+    assert len(set(b)) == 4, b  # four different adapters, four different answers: a swap would show
 
 
 def test_adapters_really_change_the_output(llm, held_out):

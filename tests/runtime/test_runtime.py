@@ -106,11 +106,21 @@ def test_stream_uses_the_shared_stop_hold_back(runtime, monkeypatch):
     assert "".join(returned) == full[: full.find(stop)]
 
 
-def test_seeded_sampling_is_reproducible(runtime):
-    cfg = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=123)
-    one = runtime.generate([PROMPTS[0]], ["a"], cfg)[0].text
-    two = runtime.generate([PROMPTS[0]], ["a"], cfg)[0].text
-    assert one == two
+def test_sampling_follows_temperature_and_seed(runtime):
+    """temperature > 0 samples (seeds give different answers, one seed the same one); temperature -> 0
+    converges on greedy. A sampler that ignores the temperature (always greedy, or always at 1.0) fails."""
+    prompt, adapter = PROMPTS[0], "a"
+    greedy = runtime.generate([prompt], [adapter], GREEDY)[0].text
+
+    def sample(temperature: float, seed: int) -> str:
+        cfg = GenerationConfig(max_new_tokens=GREEDY.max_new_tokens, temperature=temperature, seed=seed)
+        return runtime.generate([prompt], [adapter], cfg)[0].text
+
+    hot = [sample(1.0, seed) for seed in range(4)]
+    assert len(set(hot)) >= 3, hot  # really sampled: different seeds, different answers
+    assert sample(1.0, 2) == hot[2]  # a seed reproduces its answer
+    cold = [sample(1e-4, seed) for seed in range(2)]
+    assert cold == [greedy] * 2, (cold, greedy)  # a tiny temperature is (almost surely) greedy, whatever the seed
 
 
 def test_lru_bound_unloads_least_recently_used(backbone, lora_dirs):
@@ -120,9 +130,17 @@ def test_lru_bound_unloads_least_recently_used(backbone, lora_dirs):
     assert set(rt.loaded_adapters) == {"b", "c"}
     rt.unload_adapter("b")
     assert rt.loaded_adapters == ["c"]
-    # a batch that needs more than the bound still runs, then stays consistent
-    out = rt.generate(PROMPTS[:3], ["a", "b", "c"], GREEDY)
-    assert len(out) == 3
+    # A batch that needs more adapters than the bound still runs, and every row is answered by its own
+    # adapter: each row equals that (prompt, adapter) generated alone.
+    rows = [(PROMPTS[0], "a"), (PROMPTS[0], "b"), (PROMPTS[0], "c"), (PROMPTS[1], "a"), (PROMPTS[0], None)]
+    solo = [rt.generate([p], [a], GREEDY)[0].text for p, a in rows]
+    assert len(set(solo[:3] + solo[4:])) == 4, solo  # the adapters really differ, so a swapped row would show
+    out = rt.generate([p for p, _ in rows], [a for _, a in rows], GREEDY)
+    assert [r.adapter for r in out] == [a for _, a in rows]
+    assert [r.text for r in out] == solo
+    assert len(rt.loaded_adapters) == 3  # the batch kept all it needed ...
+    assert rt.generate([PROMPTS[0]], ["b"], GREEDY)[0].text == solo[1]
+    assert len(rt.loaded_adapters) == 2 and "b" in rt.loaded_adapters  # ... and the next call trims back to the bound
 
 
 def test_unknown_and_bad_adapters(tmp_path, backbone, runtime, lora_dirs):

@@ -47,7 +47,11 @@ def test_train_lora_writes_a_usable_adapter(trained, backbone):
     report, out, _ = trained
     assert report.task == "pong" and report.n_train == 12 and report.n_eval == 4 and report.steps == 8
     assert len(report.losses) == 8 and report.losses[-1] < report.losses[0]
-    assert report.score_after is not None and report.score_after >= report.score_before
+    # The base model never answers a bare "PONG" (0 exact match); a few steps teach it to on most of the
+    # held-out quarter. `>=` would pass for a trainer that learns nothing (0 == 0).
+    assert report.score_before == 0.0, report.score_before
+    assert report.score_after is not None and report.score_after >= 0.75, report.score_after
+    assert report.score_after - report.score_before >= 0.75
     for f in ("adapter_config.json", "adapter_model.safetensors", ADAPTER_TASK_FILE, ADAPTER_INPUTS_FILE):
         assert (out / f).is_file(), f
     meta = json.loads((out / ADAPTER_TASK_FILE).read_text())
@@ -57,8 +61,11 @@ def test_train_lora_writes_a_usable_adapter(trained, backbone):
     assert len(inputs) == 12 and all(x.startswith("Reply to: ") for x in inputs)
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]  # no temp folder left behind
     rt = AdapterRuntime(backbone, {"pong": out})
-    res = rt.generate(["Reply to: banana"], ["pong"], GenerationConfig(max_new_tokens=4))[0]
-    assert res.adapter == "pong" and res.completion_tokens >= 1
+    held_out = ["Reply to: banana", "Reply to: mountain"]  # words not in the training data
+    trained_, base = (rt.generate(held_out, [a] * 2, GenerationConfig(max_new_tokens=4)) for a in ("pong", None))
+    assert [r.adapter for r in trained_] == ["pong", "pong"]
+    assert [r.text.strip() for r in trained_] == ["PONG", "PONG"], [r.text for r in trained_]
+    assert exact_match([r.text for r in base], ["PONG"] * 2) == 0.0, [r.text for r in base]  # the adapter made the difference
 
 
 def test_training_leaves_the_cached_backbone_untouched(trained):
