@@ -15,7 +15,6 @@ Everything heavy loads lazily: construction only reads the index's ``index.json`
 """
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
@@ -155,10 +154,17 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self._complete(prompt, formatted, kwargs)
 
     def _complete(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> CompletionResponse:
+        gen, args, call = self._complete_args(prompt, formatted, kwargs)
+        return self._completion(gen.generate(*args, **call)[0])
+
+    def _complete_args(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         self._check_prompt(prompt)
         adapter, config = self._settings(kwargs)
         text = self._formatted(prompt, formatted)
-        res = self.generator.generate([text], config, route_texts=[self._route_text(prompt)], adapter=adapter)[0]
+        return self.generator, ([text], config), {"route_texts": [self._route_text(prompt)], "adapter": adapter}
+
+    @staticmethod
+    def _completion(res: Any) -> CompletionResponse:
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
     @llm_completion_callback()
@@ -189,10 +195,16 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self._chat(messages, kwargs)
 
     def _chat(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> ChatResponse:
+        gen, args, call = self._chat_args(messages, kwargs)
+        return self._chat_response(gen.generate(*args, **call)[0])
+
+    def _chat_args(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
-        res = self.generator.generate([msgs], config, route_texts=[self._route_text(route_text_of(msgs))],
-                                      adapter=adapter)[0]
+        return self.generator, ([msgs], config), {"route_texts": [self._route_text(route_text_of(msgs))], "adapter": adapter}
+
+    @staticmethod
+    def _chat_response(res: Any) -> ChatResponse:
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=res.text),
             raw=res.result.to_dict(),
@@ -216,11 +228,14 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return gen()
 
     # ------------------------------------------------------------------ async: keep the event loop free
-    # The worker thread runs the undecorated implementation: one LLM event per call, not two.
+    # Preparation is cheap and runs in the loop; the model call is awaited (RoutedGenerator.agenerate:
+    # concurrent calls share one coalesced batch and hold no worker thread while they wait).
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return await asyncio.to_thread(self._complete, prompt, formatted, kwargs)
+        gen, args, call = self._complete_args(prompt, formatted, kwargs)
+        return self._completion((await gen.agenerate(*args, **call))[0])
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await asyncio.to_thread(self._chat, messages, kwargs)
+        gen, args, call = self._chat_args(messages, kwargs)
+        return self._chat_response((await gen.agenerate(*args, **call))[0])
