@@ -15,6 +15,7 @@ Everything heavy loads lazily: construction only reads the index's ``index.json`
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
@@ -230,12 +231,25 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     # ------------------------------------------------------------------ async: keep the event loop free
     # Preparation is cheap and runs in the loop; the model call is awaited (RoutedGenerator.agenerate:
     # concurrent calls share one coalesced batch and hold no worker thread while they wait).
+    # A user's own routing / formatting function might block: then preparation runs in a worker thread too.
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        gen, args, call = self._complete_args(prompt, formatted, kwargs)
+        if self._user_functions():
+            gen, args, call = await asyncio.to_thread(self._complete_args, prompt, formatted, kwargs)
+        else:
+            gen, args, call = self._complete_args(prompt, formatted, kwargs)
         return self._completion((await gen.agenerate(*args, **call))[0])
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        gen, args, call = self._chat_args(messages, kwargs)
+        if self._user_functions():
+            gen, args, call = await asyncio.to_thread(self._chat_args, messages, kwargs)
+        else:
+            gen, args, call = self._chat_args(messages, kwargs)
         return self._chat_response((await gen.agenerate(*args, **call))[0])
+
+    def _user_functions(self) -> bool:
+        from llama_index.core.llms.llm import default_completion_to_prompt
+
+        return (self.route_text_fn not in (None, query_from_prompt)
+                or self.completion_to_prompt not in (None, default_completion_to_prompt))

@@ -216,6 +216,26 @@ def test_a_routed_adapter_the_backend_lacks_fails_only_that_call(routing_router,
     assert isinstance(outs[0], UnknownAdapterError) and outs[1][0].adapter == "sentiment"
 
 
+def test_llamaindex_acomplete_and_achat_coalesce_too(routing_index, held_out):
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from ariadne_integrations.llama_index import AriadneLlamaLLM
+
+    be = SlowFake(TASKS, delay=0.05)
+    llm = AriadneLlamaLLM(index=str(routing_index), backend=be)
+    qs, labels = mixed(held_out, 2)
+    llm.generator.load()
+
+    async def main():
+        done = [llm.acomplete(q) for q in qs[:4]] + [llm.achat([ChatMessage(role="user", content=q)]) for q in qs[4:]]
+        return await asyncio.gather(*done)
+
+    outs = asyncio.run(main())
+    assert [o.additional_kwargs["adapter"] for o in outs] == labels
+    assert len(be.calls) == 1 and len(be.calls[0][0]) == 8
+
+
 def test_window_zero_turns_coalescing_off(routing_index, held_out):
     be = FakeBackend(TASKS)
     llm = AriadneLLM(index=routing_index, backend=be, coalesce_window_ms=0)
