@@ -24,3 +24,9 @@ PEFT_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 # Files of a routing index folder.
 INDEX_META_FILE = "index.json"
 INDEX_CENTROIDS_FILE = "centroids.safetensors"
+
+# Request coalescing (core/coalescing.py): concurrent calls on one backend share one generate call.
+DEFAULT_COALESCE_WINDOW_MS = 20.0
+"""How long a forming batch waits for another concurrent call (0 turns coalescing off)."""
+DEFAULT_MAX_BATCH_SIZE = 32
+"""Most prompts one coalesced generate call takes (a single larger call still runs whole)."""

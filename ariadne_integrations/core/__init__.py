@@ -7,6 +7,7 @@ router + backend must behave the same in LangChain and LlamaIndex. They live her
 - :mod:`.prompts`: prompt validation, the text a prompt is routed on, one chat-message conversion;
 - :mod:`.generator`: :class:`RoutedGenerator` (route a batch once, generate it in one mixed-adapter
   call), :class:`RoutedResult` / :class:`RoutedStream` with one ``metadata()``;
+- :mod:`.coalescing`: concurrent calls on one backend routed and generated as one mixed batch;
 - :mod:`.shared`: the process-wide caches of loaded routers and runtimes;
 - :mod:`.options`: :class:`RoutedModelOptions`, the options every wrapper accepts, the one factory
   that builds a generator from them, and per-call overrides;

@@ -11,15 +11,18 @@ Everything heavy is lazy: :meth:`RoutedGenerator.from_index` only reads ``index.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from ariadne_integrations.constants import BASE_ADAPTER
+from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_COALESCE_WINDOW_MS, DEFAULT_MAX_BATCH_SIZE
+from ariadne_integrations.core.coalescing import CoalescedRequest, Coalescer, coalescer_for
 from ariadne_integrations.core.prompts import route_text_of, validate_prompt
 from ariadne_integrations.core.shared import cached_router, cached_runtime, check_index
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
@@ -141,6 +144,13 @@ class RoutedGenerator:
     backbone). Either argument may also be a zero-argument callable that builds it on first use.
     ``threshold`` / ``min_margin`` override the router's own abstention rule (None = the router's);
     an abstained prompt is answered by the bare backbone.
+
+    Concurrent calls are coalesced (:mod:`.coalescing`): :meth:`generate` / :meth:`agenerate` calls
+    that arrive within ``coalesce_window_ms`` of each other on the same backend object (from this or any
+    other generator) are routed together and answered in one mixed-adapter ``generate`` of at most
+    ``max_batch_size`` prompts; each caller still gets only its own results and its own errors.
+    ``coalesce_window_ms=0`` turns it off (each call then goes straight to the backend). Streams are
+    never coalesced.
     """
 
     def __init__(
@@ -152,9 +162,19 @@ class RoutedGenerator:
         adapter_names: Sequence[str] | None = None,
         threshold: float | None = None,
         min_margin: float | None = None,
+        coalesce_window_ms: float = DEFAULT_COALESCE_WINDOW_MS,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ) -> None:
+        if isinstance(coalesce_window_ms, bool) or not isinstance(coalesce_window_ms, (int, float)) \
+                or not 0 <= coalesce_window_ms <= 60_000:
+            raise InvalidInputError(f"coalesce_window_ms must be a number of milliseconds in [0, 60000], got {coalesce_window_ms!r}")
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise InvalidInputError(f"max_batch_size must be a positive int, got {max_batch_size!r}")
         self.threshold = threshold
         self.min_margin = min_margin
+        self.coalesce_window_ms = float(coalesce_window_ms)
+        self.max_batch_size = max_batch_size
+        self._coalescer: Coalescer | None = None
         self._router_src = router
         self._backend_src = backend
         self._router: Any = None if callable(router) and not hasattr(router, "route_batch") else router
@@ -177,11 +197,13 @@ class RoutedGenerator:
         adapter: str | None = None,
         threshold: float | None = None,
         min_margin: float | None = None,
+        coalesce_window_ms: float = DEFAULT_COALESCE_WINDOW_MS,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ) -> RoutedGenerator:
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
         ``backend=None`` registers the index's adapter folders on an ``AdapterRuntime`` over
-        ``backbone`` (None = the embedded default).
+        ``backbone`` (None = the embedded default), shared process-wide (so is its coalescer).
         """
         meta = check_index(index_dir)
         names = [a["name"] for a in meta["adapters"]]
@@ -190,7 +212,7 @@ class RoutedGenerator:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
         be: Any = backend if backend is not None else (lambda: cached_runtime(path, backbone, max_loaded_adapters))
         return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names, threshold=threshold,
-                   min_margin=min_margin)
+                   min_margin=min_margin, coalesce_window_ms=coalesce_window_ms, max_batch_size=max_batch_size)
 
     # ------------------------------------------------------------------ lazy parts
     def _once(self, attr: str, make: Any) -> Any:
@@ -208,6 +230,20 @@ class RoutedGenerator:
     @property
     def backend(self) -> GenerationBackend:
         return self._once("_backend", self._backend_src)
+
+    @property
+    def coalescer(self) -> Coalescer | None:
+        """The coalescer this generator's calls go through (shared by every generator over the same
+        backend with the same settings); None when ``coalesce_window_ms`` is 0. Loads the backend."""
+        if self.coalesce_window_ms <= 0:
+            return None
+        if self._coalescer is None:
+            self._coalescer = coalescer_for(self.backend, self.coalesce_window_ms, self.max_batch_size)
+        return self._coalescer
+
+    def load(self) -> None:
+        """Create the router and the backend now (they are otherwise created on first use)."""
+        _ = self.router, self.backend
 
     @property
     def loaded(self) -> bool:
@@ -316,19 +352,86 @@ class RoutedGenerator:
 
         Abstained prompts go to the bare backbone. ``adapter`` forces one adapter for the whole
         call (``"__base__"`` = no adapter): routing is skipped but a decision is still reported.
+        Concurrent calls are coalesced into one batch (see the class docstring); the answers are
+        the same as this call's alone.
         """
+        return self.submit(prompts, config, route_texts=route_texts, adapter=adapter).result()
+
+    async def agenerate(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig | None = None,
+        *,
+        route_texts: Sequence[str] | None = None,
+        adapter: str | None = None,
+    ) -> list[RoutedResult]:
+        """:meth:`generate` for asyncio code: the event loop never blocks on the model, and a coalesced
+        call waits without holding a worker thread (many concurrent ``agenerate`` share one batch)."""
+        if not self.loaded:
+            await asyncio.to_thread(self.load)
+        if self.coalescer is None:
+            return await asyncio.to_thread(self.generate, prompts, config, route_texts=route_texts, adapter=adapter)
+        return await asyncio.wrap_future(self.submit(prompts, config, route_texts=route_texts, adapter=adapter))
+
+    def submit(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig | None = None,
+        *,
+        route_texts: Sequence[str] | None = None,
+        adapter: str | None = None,
+    ) -> Future[list[RoutedResult]]:
+        """:meth:`generate` as a :class:`~concurrent.futures.Future` (several submits made together share
+        one batch). Invalid input raises here, at once; a failure of routing or generation is set on
+        the future. Without coalescing the call runs now and the future is already done."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidInputError(f"prompts must be a list of prompts, got {type(prompts).__name__}")
         if not prompts:
             raise InvalidInputError("prompts is empty: give at least one prompt")
         items = [validate_prompt(p, i) for i, p in enumerate(prompts)]
         config = config or GenerationConfig()
-        decisions, forced = self._decide(items, route_texts, adapter)
-        self._check_backend_has(decisions)
-        results = self.backend.generate(items, [d.adapter for d in decisions], config)
-        if len(results) != len(items):
-            raise RuntimeError(f"backend returned {len(results)} results for {len(items)} prompts")
-        return [RoutedResult(d, r, forced) for d, r in zip(decisions, results)]
+        forced = adapter if adapter is not None else self.adapter
+        decisions: list[RouteDecision] | None = None
+        texts: list[str] | None = None
+        if forced is not None:
+            self.check_adapter(forced)
+            decisions = [forced_decision(None if forced == BASE_ADAPTER else forced) for _ in items]
+        elif route_texts is None:
+            texts = [route_text_of(p) for p in items]
+        elif len(route_texts) != len(items):
+            raise InvalidInputError(f"route_texts has {len(route_texts)} items for {len(items)} prompts")
+        else:
+            texts = list(route_texts)
+        is_forced = forced is not None
+
+        def finish(ds: list[RouteDecision], results: list[GenerationResult]) -> list[RoutedResult]:
+            return [RoutedResult(d, r, is_forced) for d, r in zip(ds, results)]
+
+        request = CoalescedRequest(
+            backend=self.backend, prompts=items, config=config, decisions=decisions, route_texts=texts,
+            route=self.route, route_key=None if texts is None else (id(self.router), self.threshold, self.min_margin),
+            check=self._check_backend_has, finish=finish,
+        )
+        coalescer = self.coalescer
+        if coalescer is not None:
+            return coalescer.submit(request)
+        return self._run_now(request)
+
+    def _run_now(self, request: CoalescedRequest) -> Future[list[RoutedResult]]:
+        """The uncoalesced path: route, check, generate, all in the calling thread."""
+        fut: Future[list[RoutedResult]] = Future()
+        try:
+            decisions = request.decisions
+            if decisions is None:
+                decisions = self.route(request.route_texts or [])
+            self._check_backend_has(decisions)
+            results = self.backend.generate(request.prompts, [d.adapter for d in decisions], request.config)
+            if len(results) != len(request.prompts):
+                raise RuntimeError(f"backend returned {len(results)} results for {len(request.prompts)} prompts")
+            fut.set_result(request.finish(decisions, results))
+        except Exception as exc:  # noqa: BLE001 - re-raised by future.result() in the caller
+            fut.set_exception(exc)
+        return fut
 
     def stream(
         self,
@@ -338,7 +441,10 @@ class RoutedGenerator:
         route_text: str | None = None,
         adapter: str | None = None,
     ) -> RoutedStream:
-        """Route one prompt, then stream its completion; the decision is known before the first chunk."""
+        """Route one prompt, then stream its completion; the decision is known before the first chunk.
+
+        Streams are not coalesced: each runs its own backend call (serialised with the batches on the
+        model's lock), so its consumer receives only its own tokens as they are produced."""
         item = validate_prompt(prompt)
         config = config or GenerationConfig()
         decisions, forced = self._decide([item], None if route_text is None else [route_text], adapter)

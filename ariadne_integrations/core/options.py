@@ -24,7 +24,13 @@ from pydantic import (
     model_validator,
 )
 
-from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_BACKBONE_ID, DEFAULT_MAX_NEW_TOKENS
+from ariadne_integrations.constants import (
+    BASE_ADAPTER,
+    DEFAULT_BACKBONE_ID,
+    DEFAULT_COALESCE_WINDOW_MS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_NEW_TOKENS,
+)
 from ariadne_integrations.core.generator import RoutedGenerator
 from ariadne_integrations.core.prompts import check_stop
 from ariadne_integrations.core.shared import bare_runtime, check_index
@@ -116,6 +122,13 @@ class RoutedModelOptions(BaseModel):
     chat_template: bool = True
     """Wrap a text prompt as a user message and apply the backbone's chat template."""
     max_loaded_adapters: int = Field(default=8, ge=1)
+    coalesce_window_ms: float = Field(default=DEFAULT_COALESCE_WINDOW_MS, ge=0.0, le=60_000.0)
+    """Concurrent calls (threads, ``asyncio.gather`` of ``ainvoke``, LangGraph ``Send``) arriving within
+    this many milliseconds of each other on the same backend are routed and generated as ONE mixed
+    batch; each caller still gets its own answer, metadata and errors. 0 = off. Streams are never
+    coalesced. The cost: a lone call waits this long before it starts."""
+    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
+    """Most prompts in one coalesced batch (a single larger ``batch`` call still runs whole)."""
     timeout: float | None = None
     max_retries: int = 0
 
@@ -206,7 +219,7 @@ class RoutedModelOptions(BaseModel):
         if self.index is not None:
             return RoutedGenerator.from_index(
                 self.index, backbone=self.backbone, max_loaded_adapters=self.max_loaded_adapters, backend=backend,
-                adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin,
+                adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin, **self._coalescing(),
             )
         router, backbone, bound = self.router, self.backbone, self.max_loaded_adapters
         if backend is None and router is not None:
@@ -219,7 +232,11 @@ class RoutedModelOptions(BaseModel):
             backend = make_runtime
         elif backend is None:
             backend = lambda: bare_runtime(backbone, bound)  # noqa: E731 - built on first use
-        return RoutedGenerator(router, backend, adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin)
+        return RoutedGenerator(router, backend, adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin,
+                               **self._coalescing())
+
+    def _coalescing(self) -> dict[str, Any]:
+        return {"coalesce_window_ms": float(self.coalesce_window_ms), "max_batch_size": int(self.max_batch_size)}
 
     @property
     def backbone_name(self) -> str:

@@ -126,20 +126,12 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        """One routed answer; concurrent calls share one mixed-adapter batch (``coalesce_window_ms``)."""
         gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
-        ready = _PREFETCH.get()
-        waiting = ready.get(self._key(chat, route_text, adapter, config)) if ready else None
-        if waiting:
-            r = waiting.pop()
-        else:
+        r = self._prefetched(chat, route_text, adapter, config)
+        if r is None:
             (r,) = gen.generate([chat], config, route_texts=[route_text], adapter=adapter)
-        meta = self._response_metadata(gen.model_name, r.metadata())
-        message = AIMessage(content=r.text, usage_metadata=_usage(meta), response_metadata=meta)
-        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": meta["finish_reason"]})])
-
-    @staticmethod
-    def _response_metadata(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
-        return {"model_name": served_model_name(backbone, info["adapter"]), "model_provider": "ariadne", **info}
+        return self._chat_result(gen, r)
 
     async def _agenerate(
         self,
@@ -148,8 +140,31 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        """``_generate`` in a worker thread: the event loop is never blocked by the model."""
-        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+        """``_generate`` without blocking the event loop: concurrent ``ainvoke`` calls wait for their
+        shared batch without holding worker threads."""
+        if callable(self.route_on):  # a user's routing function might block: not on the event loop
+            gen, chat, route_text, adapter, config = await asyncio.to_thread(self._prepare, messages, stop, kwargs)
+        else:
+            gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
+        r = self._prefetched(chat, route_text, adapter, config)
+        if r is None:
+            (r,) = await gen.agenerate([chat], config, route_texts=[route_text], adapter=adapter)
+        return self._chat_result(gen, r)
+
+    def _prefetched(self, chat: list[dict[str, str]], route_text: str, adapter: str | None, config: Any) -> Any:
+        """This input's result computed ahead by :meth:`batch` (None outside a batch)."""
+        ready = _PREFETCH.get()
+        waiting = ready.get(self._key(chat, route_text, adapter, config)) if ready else None
+        return waiting.pop() if waiting else None
+
+    def _chat_result(self, gen: Any, r: Any) -> ChatResult:
+        meta = self._response_metadata(gen.model_name, r.metadata())
+        message = AIMessage(content=r.text, usage_metadata=_usage(meta), response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": meta["finish_reason"]})])
+
+    @staticmethod
+    def _response_metadata(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
+        return {"model_name": served_model_name(backbone, info["adapter"]), "model_provider": "ariadne", **info}
 
     def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
         gen, chat, route_text, adapter, config = self._prepare(messages, stop, kwargs)
@@ -211,16 +226,25 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         groups: dict[Any, list[int]] = {}
         for i, (_, _, adapter, config) in enumerate(items):
             groups.setdefault((adapter, config), []).append(i)
+        # Every group is submitted before any is waited on: groups that differ only in a forced adapter
+        # share one coalesced generate call. A group that fails is left out: its inputs are answered by
+        # their own calls, which report their own errors.
+        futures = []
+        for (adapter, config), idx in groups.items():
+            try:
+                futures.append((idx, self.generator.submit([items[i][0] for i in idx], config,
+                                                           route_texts=[items[i][1] for i in idx], adapter=adapter)))
+            except Exception as exc:  # noqa: BLE001 - see above
+                logger.debug("batched prefetch of %d inputs failed (%s); answering them one by one", len(idx), exc)
         ready: dict[Any, list[Any]] = {}
-        try:
-            for (adapter, config), idx in groups.items():
-                results = self.generator.generate([items[i][0] for i in idx], config,
-                                                  route_texts=[items[i][1] for i in idx], adapter=adapter)
-                for i, r in zip(idx, results):
-                    ready.setdefault(self._key(*items[i]), []).append(r)
-        except Exception as exc:  # noqa: BLE001 - fall back to per-input calls, which isolate the failure
-            logger.debug("batched prefetch failed (%s); answering inputs one by one", exc)
-            return None
+        for idx, fut in futures:
+            try:
+                results = fut.result()
+            except Exception as exc:  # noqa: BLE001 - see above
+                logger.debug("batched prefetch of %d inputs failed (%s); answering them one by one", len(idx), exc)
+                continue
+            for i, r in zip(idx, results):
+                ready.setdefault(self._key(*items[i]), []).append(r)
         return ready
 
     def batch(

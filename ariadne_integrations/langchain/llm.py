@@ -7,6 +7,7 @@ answered.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, AsyncIterator, Iterator
 
@@ -79,15 +80,10 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        """Route the whole batch once and answer it in one mixed-adapter backend call."""
-        gen = self.generator
-        for i, p in enumerate(prompts):
-            validate_prompt(p, i)
-        adapter, config = self._call_settings(stop, kwargs)
-        routed = gen.generate(prompts, config, route_texts=self._route_texts(prompts), adapter=adapter)
-        generations = [[Generation(text=r.text, generation_info=r.metadata())] for r in routed]
-        return LLMResult(generations=generations,
-                         llm_output={"token_usage": token_usage(routed), "model_name": gen.model_name})
+        """Route the whole batch once and answer it in one mixed-adapter backend call (concurrent
+        calls are coalesced into the same batch: ``coalesce_window_ms``)."""
+        gen, args, call = self._prepare(prompts, stop, kwargs)
+        return self._result(gen, gen.generate(*args, **call))
 
     async def _agenerate(
         self,
@@ -96,10 +92,26 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        """Same as ``_generate`` in a worker thread, so the event loop keeps running."""
-        import asyncio
+        """Same as ``_generate`` without blocking the event loop: concurrent ``ainvoke`` calls wait
+        for their shared batch without holding worker threads."""
+        if callable(self.route_on):  # a user's routing function might block: not on the event loop
+            gen, args, call = await asyncio.to_thread(self._prepare, prompts, stop, kwargs)
+        else:
+            gen, args, call = self._prepare(prompts, stop, kwargs)
+        return self._result(gen, await gen.agenerate(*args, **call))
 
-        return await asyncio.to_thread(self._generate, prompts, stop, None, **kwargs)
+    def _prepare(self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        gen = self.generator
+        for i, p in enumerate(prompts):
+            validate_prompt(p, i)
+        adapter, config = self._call_settings(stop, kwargs)
+        return gen, (prompts, config), {"route_texts": self._route_texts(prompts), "adapter": adapter}
+
+    @staticmethod
+    def _result(gen: Any, routed: list[Any]) -> LLMResult:
+        generations = [[Generation(text=r.text, generation_info=r.metadata())] for r in routed]
+        return LLMResult(generations=generations,
+                         llm_output={"token_usage": token_usage(routed), "model_name": gen.model_name})
 
     def _stream(
         self,

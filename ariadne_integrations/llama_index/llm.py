@@ -39,7 +39,7 @@ from ariadne_integrations.llama_index import response_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
-    from ariadne_integrations.core.options import GenerationConfig
+    from ariadne_integrations.runtime.generation import GenerationConfig
 
 __all__ = ["AriadneLlamaLLM", "query_from_prompt"]
 
@@ -157,10 +157,17 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self._complete(prompt, formatted, kwargs)
 
     def _complete(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> CompletionResponse:
+        gen, args, call = self._complete_args(prompt, formatted, kwargs)
+        return self._completion(gen.generate(*args, **call)[0])
+
+    def _complete_args(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         self._check_prompt(prompt)
         adapter, config = self._settings(kwargs)
         text = self._formatted(prompt, formatted)
-        res = self.generator.generate([text], config, route_texts=[self._route_text(prompt)], adapter=adapter)[0]
+        return self.generator, ([text], config), {"route_texts": [self._route_text(prompt)], "adapter": adapter}
+
+    @staticmethod
+    def _completion(res: Any) -> CompletionResponse:
         response_metadata.record(res.metadata())
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
@@ -193,10 +200,16 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self._chat(messages, kwargs)
 
     def _chat(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> ChatResponse:
+        gen, args, call = self._chat_args(messages, kwargs)
+        return self._chat_response(gen.generate(*args, **call)[0])
+
+    def _chat_args(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
-        res = self.generator.generate([msgs], config, route_texts=[self._route_text(route_text_of(msgs))],
-                                      adapter=adapter)[0]
+        return self.generator, ([msgs], config), {"route_texts": [self._route_text(route_text_of(msgs))], "adapter": adapter}
+
+    @staticmethod
+    def _chat_response(res: Any) -> ChatResponse:
         response_metadata.record(res.metadata())
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=res.text),
@@ -222,11 +235,27 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return gen()
 
     # ------------------------------------------------------------------ async: keep the event loop free
-    # The worker thread runs the undecorated implementation: one LLM event per call, not two.
+    # Preparation is cheap and runs in the loop; the model call is awaited (RoutedGenerator.agenerate:
+    # concurrent calls share one coalesced batch and hold no worker thread while they wait).
+    # A user's own routing / formatting function might block: then preparation runs in a worker thread too.
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return await asyncio.to_thread(self._complete, prompt, formatted, kwargs)
+        if self._user_functions():
+            gen, args, call = await asyncio.to_thread(self._complete_args, prompt, formatted, kwargs)
+        else:
+            gen, args, call = self._complete_args(prompt, formatted, kwargs)
+        return self._completion((await gen.agenerate(*args, **call))[0])
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await asyncio.to_thread(self._chat, messages, kwargs)
+        if self._user_functions():
+            gen, args, call = await asyncio.to_thread(self._chat_args, messages, kwargs)
+        else:
+            gen, args, call = self._chat_args(messages, kwargs)
+        return self._chat_response((await gen.agenerate(*args, **call))[0])
+
+    def _user_functions(self) -> bool:
+        from llama_index.core.llms.llm import default_completion_to_prompt
+
+        return (self.route_text_fn not in (None, query_from_prompt)
+                or self.completion_to_prompt not in (None, default_completion_to_prompt))
