@@ -314,11 +314,99 @@ print("all checks passed")
 """),
 ]
 
+AGENTS = [
+    md("""
+# 5 · Agents: fan sub-queries out with LangGraph, answer them in one mixed-adapter batch
+
+An agent splits a compound request into sub-queries and answers them in parallel: LangGraph's `Send`,
+`RunnableParallel`, `asyncio.gather`. Each sub-query arrives as its **own** call. `ChatAriadne` coalesces
+calls that arrive together (a 20 ms window, `coalesce_window_ms`) into **one** routed, mixed-adapter
+`generate`, so the fan-out costs about what one `batch` costs. A sub-question no adapter covers
+(general knowledge) is sent to the bare backbone: the demo index carries a calibrated threshold.
+"""),
+    SETUP,
+    code("""
+import asyncio, operator, time
+from typing import Annotated, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from ariadne_integrations.demo import demo_index_path
+from ariadne_integrations.langchain import ChatAriadne
+
+chat = ChatAriadne.from_index(demo_index_path(), max_new_tokens=24)
+request = [
+    "Classify the sentiment: the blender broke after two days, a total waste of money",
+    "Translate to SQL: list the products in the kitchen category",
+    "Convert the date to ISO format: The invoice is due on March 3, 2025",
+    "Customer message: I was charged twice for order #48213, I want my money back",
+    "What is the capital of France?",  # general knowledge: no adapter should take it
+]
+"""),
+    md("## The graph: one `Send` per sub-query\nEach branch calls `chat.ainvoke` on its own; the answers come back with the routing metadata."),
+    code("""
+class Plan(TypedDict):
+    queries: list[str]
+    answers: Annotated[list, operator.add]
+
+
+class Sub(TypedDict):
+    i: int
+    q: str
+
+
+async def answer(sub: Sub) -> dict:
+    msg = await chat.ainvoke(sub["q"])
+    return {"answers": [(sub["i"], msg.content, msg.response_metadata["adapter"], msg.response_metadata["abstained"])]}
+
+
+graph = StateGraph(Plan)
+graph.add_node("answer", answer)
+graph.add_conditional_edges(START, lambda s: [Send("answer", {"i": i, "q": q}) for i, q in enumerate(s["queries"])], ["answer"])
+graph.add_edge("answer", END)
+app = graph.compile()
+
+await app.ainvoke({"queries": request, "answers": []})  # warm-up: loads the backbone and the adapters
+t0 = time.perf_counter()
+state = await app.ainvoke({"queries": request, "answers": []})
+fan_out_s = time.perf_counter() - t0
+for i, text, adapter, abstained in sorted(state["answers"]):
+    print(f"{adapter or '(bare backbone)':>15}  {request[i][:55]:<55} -> {text[:60]!r}")
+"""),
+    md("## Coalesced: the fan-out costs what one batch costs\nThe same five sub-queries as one `batch`, and one at a time in a loop:"),
+    code("""
+t0 = time.perf_counter(); batched = chat.batch(request); batch_s = time.perf_counter() - t0
+t0 = time.perf_counter(); looped = [chat.invoke(q) for q in request]; loop_s = time.perf_counter() - t0
+print(f"LangGraph Send fan-out {fan_out_s:.1f} s | one batch {batch_s:.1f} s | sequential loop {loop_s:.1f} s")
+print(f"fan-out vs loop: {loop_s / fan_out_s:.1f}x faster")
+"""),
+    md("## An out-of-scope sub-question goes to the base model, and the metadata says so"),
+    code("""
+general = chat.invoke("What is the capital of France?")
+print(general.content)
+print({k: general.response_metadata[k] for k in ("adapter", "abstained", "best", "score", "model_name")})
+"""),
+    code("""
+# checks
+by_index = {i: (text, adapter, abstained) for i, text, adapter, abstained in state["answers"]}
+assert [by_index[i][1] for i in range(4)] == ["sentiment", "sql", "date_iso", "support_intent"]
+assert by_index[4][1] is None and by_index[4][2] is True            # general question -> bare backbone
+assert by_index[0][0].strip() == "negative" and by_index[3][0].strip() == "refund"
+assert [m.content for m in batched] == [by_index[i][0] for i in range(5)]   # same answers as one batch
+assert [m.content for m in looped] == [by_index[i][0] for i in range(5)]
+assert general.response_metadata["adapter"] is None and general.response_metadata["abstained"]
+print("all checks passed")
+"""),
+]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_your_own_adapters.ipynb": OWN_ADAPTERS,
     "03_llamaindex_selector.ipynb": LLAMAINDEX,
     "04_evaluating_routing.ipynb": EVALUATION,
+    "05_agents.ipynb": AGENTS,
 }
 
 
