@@ -94,14 +94,16 @@ def test_bulk_batches_keep_order_and_match_pytorch(cache_dir, threads):
         assert np.abs(out - want[k::3]).max() < 1e-5
 
 
-@pytest.mark.parametrize("parent_bulk", [True, False])
-def test_forked_child_embeds_instead_of_hanging(cache_dir, parent_bulk):
-    """gunicorn --preload / multiprocessing fork: the child gets its own workers (and its own
-    single-threaded session when the parent never needed one)."""
-    import multiprocessing as mp
+_FORK_SCRIPT = """
+import multiprocessing as mp, sys
+import numpy as np
+from ariadne_integrations.routing.embedders import SentenceTransformerEmbedder
 
-    if "fork" not in mp.get_all_start_methods():
-        pytest.skip("no fork on this platform")
+def child(emb, texts, queue):
+    queue.put((emb.embed(texts), emb.embed([texts[3]])[0]))
+
+if __name__ == "__main__":
+    parent_bulk = sys.argv[1] == "1"
     emb = SentenceTransformerEmbedder(None, backend="onnx")
     texts = [f"query number {i} about the weather in town {i % 7}" for i in range(70)]
     want = SentenceTransformerEmbedder(None, backend="torch").embed(texts)
@@ -110,18 +112,34 @@ def test_forked_child_embeds_instead_of_hanging(cache_dir, parent_bulk):
     emb.embed(texts[:1])
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=_embed_in_child, args=(emb, texts, queue))
-    child.start()
+    proc = ctx.Process(target=child, args=(emb, texts, queue))
+    proc.start()
     try:
-        bulk, single = queue.get(timeout=120)  # read before join: a child with queued data waits for it
-    except Exception:  # noqa: BLE001 - queue.Empty: nothing came back
-        pytest.fail("the forked child hung embedding")
-    finally:
-        child.join(10)
-        if child.is_alive():
-            child.kill()
-    assert np.abs(bulk - want).max() < 1e-5 and np.abs(single - want[3]).max() < 1e-5
+        bulk, single = queue.get(timeout=300)  # read before join: a child with queued data waits for it
+    except Exception:
+        print("HUNG"); proc.kill(); sys.exit(3)
+    proc.join(30)
+    ok = np.abs(bulk - want).max() < 1e-5 and np.abs(single - want[3]).max() < 1e-5
+    print("OK" if ok else "MISMATCH")
+"""
 
 
-def _embed_in_child(emb, texts, queue):
-    queue.put((emb.embed(texts), emb.embed([texts[3]])[0]))
+@pytest.mark.parametrize("parent_bulk", [True, False])
+def test_forked_child_embeds_instead_of_hanging(cache_dir, parent_bulk, tmp_path):
+    """gunicorn --preload / multiprocessing fork: the child gets its own workers (and its own
+    single-threaded session when the parent never needed one). The parent is a fresh process, as a
+    preloading server's master is: forking this test process, with every thread earlier tests left
+    behind, would test those threads rather than the embedder."""
+    import multiprocessing as mp
+    import os
+    import subprocess
+    import sys
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    script = tmp_path / "fork_embed.py"
+    script.write_text(_FORK_SCRIPT, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script), "1" if parent_bulk else "0"], capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "ARIADNE_CACHE_DIR": str(cache_dir)})
+    assert out.stdout.strip().splitlines()[-1:] == ["OK"], (out.stdout[-500:], out.stderr[-2000:])
+
