@@ -39,7 +39,7 @@ from ariadne_integrations.llama_index import response_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
-    from ariadne_integrations.runtime.generation import GenerationConfig
+    from ariadne_integrations.core.options import GenerationConfig
 
 __all__ = ["AriadneLlamaLLM", "query_from_prompt"]
 
