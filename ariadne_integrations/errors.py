@@ -51,3 +51,13 @@ class BackboneLoadError(AriadneError, RuntimeError):
 
 class ServerError(AriadneError, RuntimeError):
     """The OpenAI-compatible server could not be reached or answered with an error."""
+
+
+class StructuredOutputError(AriadneError, ValueError):
+    """A structured (JSON-schema constrained) answer that cannot be returned as valid JSON: cut by the
+    token limit before the JSON was complete (raise ``max_new_tokens``), or, from a server that ignored
+    the schema, text that is not JSON. Never returned silently as unparsable text."""
+
+
+class MissingDependencyError(AriadneError, ImportError):
+    """An optional dependency a feature needs is not installed; the message names the extra to install."""

@@ -19,6 +19,7 @@ from pydantic import ConfigDict, field_validator
 
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import check_route_text, validate_prompt
+from ariadne_integrations.core.structured import parse_structured
 from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.langchain._base import AriadneLangChainBase, token_usage
 
@@ -85,6 +86,9 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
             validate_prompt(p, i)
         adapter, config = self._call_settings(stop, kwargs)
         routed = gen.generate(prompts, config, route_texts=self._route_texts(prompts), adapter=adapter)
+        if config.json_schema is not None:  # json_schema=...: a cut answer is an error, never unparsable text
+            for r in routed:
+                parse_structured(r.text, r.result.finish_reason, config)
         generations = [[Generation(text=r.text, generation_info=r.metadata())] for r in routed]
         return LLMResult(generations=generations,
                          llm_output={"token_usage": token_usage(routed), "model_name": gen.model_name})
@@ -131,8 +135,12 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         adapter, config = self._call_settings(stop, kwargs)
         texts = self._route_texts([prompt])
         stream = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
+        text: list[str] = []
         for c in stream:
+            text.append(c.text)
             if c.final:
+                if config.json_schema is not None:
+                    parse_structured("".join(text), c.finish_reason, config)
                 yield GenerationChunk(text=c.text, generation_info=stream.metadata())
                 return
             if c.text:

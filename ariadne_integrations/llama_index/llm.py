@@ -11,14 +11,20 @@ and the boilerplate, so by default :func:`query_from_prompt` extracts the questi
 QA / summarise / refine templates and routes on that; anything else is routed as it is. Pass
 ``route_text_fn`` to change it.
 
+Structured output: ``structured_predict`` / ``astructured_predict`` / ``stream_structured_predict`` and
+``as_structured_llm`` decode under the output class's JSON schema (grammar-constrained decoding, extra
+``structured``), so the answer always parses into the class; LlamaIndex's default path for an LLM
+without function calling (a text-completion program that hopes the model wrote JSON) is not used.
+
 Everything heavy loads lazily: construction only reads the index's ``index.json``.
 """
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Dict, Generator, Optional, Sequence, Type
 
+import llama_index.core.instrumentation as instrument
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -28,19 +34,26 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import BaseModel, Field, ValidationError
+from llama_index.core.instrumentation.events.llm import LLMStructuredPredictEndEvent, LLMStructuredPredictStartEvent
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.prompts import BasePromptTemplate
 
 from ariadne_integrations.core.options import RoutedModelOptions
 from ariadne_integrations.core.prompts import chat_message, route_text_of, validate_prompt
-from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.core.structured import parse_structured
+from ariadne_integrations.errors import InvalidInputError, StructuredOutputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from llama_index.core.prompts import PromptTemplate
+
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
     from ariadne_integrations.runtime.generation import GenerationConfig
 
 __all__ = ["AriadneLlamaLLM", "query_from_prompt"]
+
+dispatcher = instrument.get_dispatcher(__name__)
 
 _QUERY_PATTERNS = (
     re.compile(r"Query:\s*(.+?)\s*\n\s*Answer:", re.DOTALL),  # text QA / tree summarize / simple summarize
@@ -81,7 +94,8 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     ``base_url=`` for a multi-LoRA server, or with none of them for the bare backbone.
     ``adapter="name"`` forces one adapter, ``adapter="__base__"`` the bare backbone (no routing); per
     call, ``complete(prompt, adapter=...)`` (or ``model=``) does the same and the settings
-    ``max_new_tokens``, ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override.
+    ``max_new_tokens``, ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override;
+    ``json_schema=`` constrains that call's answer to a JSON schema (see :meth:`structured_predict`).
     """
 
     context_window: int = Field(default=2048, gt=0, description="Prompt budget LlamaIndex packs context into.")
@@ -159,6 +173,8 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         adapter, config = self._settings(kwargs)
         text = self._formatted(prompt, formatted)
         res = self.generator.generate([text], config, route_texts=[self._route_text(prompt)], adapter=adapter)[0]
+        if config.json_schema is not None:  # a cut structured answer is an error, never unparsable text
+            parse_structured(res.text, res.result.finish_reason, config)
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
     @llm_completion_callback()
@@ -173,15 +189,18 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             acc = ""
             for ch in stream:
                 acc += ch.text
+                if ch.final and config.json_schema is not None:
+                    parse_structured(acc, ch.finish_reason, config)
                 yield CompletionResponse(text=acc, delta=ch.text, additional_kwargs=stream.metadata())
 
         return gen()
 
     # ------------------------------------------------------------------ chat
-    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> RoutedStream:
+    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> tuple[RoutedStream, GenerationConfig]:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
-        return self.generator.stream(msgs, config, route_text=self._route_text(route_text_of(msgs)), adapter=adapter)
+        stream = self.generator.stream(msgs, config, route_text=self._route_text(route_text_of(msgs)), adapter=adapter)
+        return stream, config
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -193,6 +212,8 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         adapter, config = self._settings(kwargs)
         res = self.generator.generate([msgs], config, route_texts=[self._route_text(route_text_of(msgs))],
                                       adapter=adapter)[0]
+        if config.json_schema is not None:
+            parse_structured(res.text, res.result.finish_reason, config)
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=res.text),
             raw=res.result.to_dict(),
@@ -201,12 +222,14 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        stream = self._chat_stream(messages, kwargs)
+        stream, config = self._chat_stream(messages, kwargs)
 
         def gen() -> ChatResponseGen:
             acc = ""
             for ch in stream:
                 acc += ch.text
+                if ch.final and config.json_schema is not None:
+                    parse_structured(acc, ch.finish_reason, config)
                 yield ChatResponse(
                     message=ChatMessage(role=MessageRole.ASSISTANT, content=acc),
                     delta=ch.text,
@@ -224,3 +247,58 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         return await asyncio.to_thread(self._chat, messages, kwargs)
+
+    # ------------------------------------------------------------------ structured output (constrained decoding)
+    def _structured(self, output_cls: Type[BaseModel], prompt: BasePromptTemplate, llm_kwargs: Optional[Dict[str, Any]],
+                    prompt_args: Dict[str, Any]) -> Any:
+        """One routed answer decoded under ``output_cls``'s JSON schema, validated into ``output_cls``."""
+        if not (isinstance(output_cls, type) and issubclass(output_cls, BaseModel)):
+            raise InvalidInputError(f"output_cls must be a pydantic model class, got {output_cls!r}")
+        kwargs = {**(llm_kwargs or {}), "json_schema": output_cls.model_json_schema()}
+        if self.metadata.is_chat_model:
+            text = self.chat(self._get_messages(prompt, **prompt_args), **kwargs).message.content or ""
+        else:
+            text = self.complete(self._get_prompt(prompt, **prompt_args), formatted=True, **kwargs).text
+        try:
+            return output_cls.model_validate_json(text)
+        except ValidationError as exc:  # the schema held, a validator beyond it did not
+            raise StructuredOutputError(f"the answer follows {output_cls.__name__}'s JSON schema but fails its "
+                                        f"validation: {exc}") from exc
+
+    @dispatcher.span
+    def structured_predict(self, output_cls: Type[Any], prompt: PromptTemplate, llm_kwargs: Optional[Dict[str, Any]] = None,
+                           **prompt_args: Any) -> Any:
+        """An ``output_cls`` instance: the prompt's answer decoded under its JSON schema (always parses).
+
+        ``llm_kwargs`` are per-call settings (``max_new_tokens``, ``adapter``, ...); an answer cut by the
+        token limit raises :class:`~ariadne_integrations.errors.StructuredOutputError`.
+        """
+        dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+        result = self._structured(output_cls, prompt, llm_kwargs, prompt_args)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    @dispatcher.span
+    async def astructured_predict(self, output_cls: Type[Any], prompt: PromptTemplate,
+                                  llm_kwargs: Optional[Dict[str, Any]] = None, **prompt_args: Any) -> Any:
+        """Async :meth:`structured_predict` (generation runs in a worker thread)."""
+        dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+        result = await asyncio.to_thread(self._structured, output_cls, prompt, llm_kwargs, prompt_args)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    # stream_structured_predict / astream_structured_predict (LLM's, with their events) call these hooks:
+    # the object is complete only when its JSON is, so the stream yields it once.
+    def _structured_stream_call(self, output_cls: Type[Any], prompt: PromptTemplate, llm_kwargs: Optional[Dict[str, Any]] = None,
+                                **prompt_args: Any) -> Generator[Any, None, None]:
+        def gen() -> Generator[Any, None, None]:
+            yield self._structured(output_cls, prompt, llm_kwargs, prompt_args)
+
+        return gen()
+
+    async def _structured_astream_call(self, output_cls: Type[Any], prompt: PromptTemplate,
+                                       llm_kwargs: Optional[Dict[str, Any]] = None, **prompt_args: Any) -> AsyncGenerator[Any, None]:
+        async def gen() -> AsyncGenerator[Any, None]:
+            yield await asyncio.to_thread(self._structured, output_cls, prompt, llm_kwargs, prompt_args)
+
+        return gen()
