@@ -71,3 +71,13 @@ def printable(text: object, limit: int | None = None) -> str:
     and lone surrogates become backslash escapes (other characters stay as they are); cut to ``limit``."""
     s = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
     return s if limit is None or len(s) <= limit else s[: max(limit - 3, 0)] + "..."
+
+
+class StructuredOutputError(AriadneError, ValueError):
+    """A structured (JSON-schema constrained) answer that cannot be returned as valid JSON: cut by the
+    token limit before the JSON was complete (raise ``max_new_tokens``), or, from a server that ignored
+    the schema, text that is not JSON. Never returned silently as unparsable text."""
+
+
+class MissingDependencyError(AriadneError, ImportError):
+    """An optional dependency a feature needs is not installed; the message names the extra to install."""

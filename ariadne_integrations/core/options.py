@@ -39,8 +39,8 @@ from ariadne_integrations.runtime.generation import GenerationConfig
 
 __all__ = ["CALL_SETTINGS", "GenerationConfig", "RoutedModelOptions", "accepted_arguments", "typed_error"]
 
-CALL_SETTINGS = ("max_new_tokens", "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty")
-"""Generation settings a single call may override."""
+CALL_SETTINGS = ("max_new_tokens", "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty", "json_schema")
+"""Generation settings a single call may override (``json_schema``: constrain the answer to a JSON schema)."""
 
 _ROUTE_ALIASES = ("auto", "router")
 """Per-call ``model=`` values that mean "route" (OpenAI-style clients always send a model)."""

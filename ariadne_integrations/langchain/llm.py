@@ -20,6 +20,7 @@ from pydantic import ConfigDict, field_validator
 
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import check_route_text, validate_prompt
+from ariadne_integrations.core.structured import parse_structured
 from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.langchain._base import AriadneLangChainBase, token_usage
 
@@ -83,7 +84,7 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         """Route the whole batch once and answer it in one mixed-adapter backend call (concurrent
         calls are coalesced into the same batch: ``coalesce_window_ms``)."""
         gen, args, call = self._prepare(prompts, stop, kwargs)
-        return self._result(gen, gen.generate(*args, **call))
+        return self._result(gen, gen.generate(*args, **call), args[1])
 
     async def _agenerate(
         self,
@@ -98,7 +99,7 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
             gen, args, call = await asyncio.to_thread(self._prepare, prompts, stop, kwargs)
         else:
             gen, args, call = self._prepare(prompts, stop, kwargs)
-        return self._result(gen, await gen.agenerate(*args, **call))
+        return self._result(gen, await gen.agenerate(*args, **call), args[1])
 
     def _prepare(self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         gen = self.generator
@@ -108,7 +109,10 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         return gen, (prompts, config), {"route_texts": self._route_texts(prompts), "adapter": adapter}
 
     @staticmethod
-    def _result(gen: Any, routed: list[Any]) -> LLMResult:
+    def _result(gen: Any, routed: list[Any], config: Any) -> LLMResult:
+        if config.json_schema is not None:  # json_schema=...: a cut answer is an error, never unparsable text
+            for r in routed:
+                parse_structured(r.text, r.result.finish_reason, config)
         generations = [[Generation(text=r.text, generation_info=r.metadata())] for r in routed]
         return LLMResult(generations=generations,
                          llm_output={"token_usage": token_usage(routed), "model_name": gen.model_name})
@@ -143,8 +147,12 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         adapter, config = self._call_settings(stop, kwargs)
         texts = self._route_texts([prompt])
         stream = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
+        text: list[str] = []
         for c in stream:
+            text.append(c.text)
             if c.final:
+                if config.json_schema is not None:
+                    parse_structured("".join(text), c.finish_reason, config)
                 yield GenerationChunk(text=c.text, generation_info=stream.metadata())
                 return
             if c.text:

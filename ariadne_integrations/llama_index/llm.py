@@ -11,14 +11,20 @@ and the boilerplate, so by default :func:`query_from_prompt` extracts the questi
 QA / summarise / refine templates and routes on that; anything else is routed as it is. Pass
 ``route_text_fn`` to change it.
 
+Structured output: ``structured_predict`` / ``astructured_predict`` / ``stream_structured_predict`` and
+``as_structured_llm`` decode under the output class's JSON schema (grammar-constrained decoding, extra
+``structured``), so the answer always parses into the class; LlamaIndex's default path for an LLM
+without function calling (a text-completion program that hopes the model wrote JSON) is not used.
+
 Everything heavy loads lazily: construction only reads the index's ``index.json``.
 """
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Dict, Generator, Optional, Sequence, Type
 
+import llama_index.core.instrumentation as instrument
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -28,20 +34,27 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import BaseModel, Field, ValidationError
+from llama_index.core.instrumentation.events.llm import LLMStructuredPredictEndEvent, LLMStructuredPredictStartEvent
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.prompts import BasePromptTemplate
 
 from ariadne_integrations.core.options import RoutedModelOptions
 from ariadne_integrations.core.prompts import chat_message, route_text_of, validate_prompt
-from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.core.structured import parse_structured
+from ariadne_integrations.errors import InvalidInputError, StructuredOutputError
 from ariadne_integrations.llama_index import response_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
+    from llama_index.core.prompts import PromptTemplate
+
     from ariadne_integrations.core.generator import RoutedGenerator, RoutedStream
     from ariadne_integrations.core.options import GenerationConfig
 
 __all__ = ["AriadneLlamaLLM", "query_from_prompt"]
+
+dispatcher = instrument.get_dispatcher(__name__)
 
 _QUERY_PATTERNS = (
     re.compile(r"Query:\s*(.+?)\s*\n\s*Answer:", re.DOTALL),  # text QA / tree summarize / simple summarize
@@ -82,7 +95,8 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
     ``base_url=`` for a multi-LoRA server, or with none of them for the bare backbone.
     ``adapter="name"`` forces one adapter, ``adapter="__base__"`` the bare backbone (no routing); per
     call, ``complete(prompt, adapter=...)`` (or ``model=``) does the same and the settings
-    ``max_new_tokens``, ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override.
+    ``max_new_tokens``, ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty`` override;
+    ``json_schema=`` constrains that call's answer to a JSON schema (see :meth:`structured_predict`).
     """
 
     context_window: int = Field(default=2048, gt=0, description="Prompt budget LlamaIndex packs context into.")
@@ -158,7 +172,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
 
     def _complete(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> CompletionResponse:
         gen, args, call = self._complete_args(prompt, formatted, kwargs)
-        return self._completion(gen.generate(*args, **call)[0])
+        return self._completion(gen.generate(*args, **call)[0], args[1])
 
     def _complete_args(self, prompt: str, formatted: bool, kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         self._check_prompt(prompt)
@@ -167,7 +181,9 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self.generator, ([text], config), {"route_texts": [self._route_text(prompt)], "adapter": adapter}
 
     @staticmethod
-    def _completion(res: Any) -> CompletionResponse:
+    def _completion(res: Any, config: GenerationConfig) -> CompletionResponse:
+        if config.json_schema is not None:  # a cut structured answer is an error, never unparsable text
+            parse_structured(res.text, res.result.finish_reason, config)
         response_metadata.record(res.metadata())
         return CompletionResponse(text=res.text, raw=res.result.to_dict(), additional_kwargs=res.metadata())
 
@@ -183,16 +199,19 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             acc = ""
             for ch in stream:
                 acc += ch.text
+                if ch.final and config.json_schema is not None:
+                    parse_structured(acc, ch.finish_reason, config)
                 yield CompletionResponse(text=acc, delta=ch.text, additional_kwargs=stream.metadata())
             response_metadata.record(stream.metadata())
 
         return gen()
 
     # ------------------------------------------------------------------ chat
-    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> RoutedStream:
+    def _chat_stream(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> tuple[RoutedStream, GenerationConfig]:
         msgs = validate_prompt(_to_messages(messages))
         adapter, config = self._settings(kwargs)
-        return self.generator.stream(msgs, config, route_text=self._route_text(route_text_of(msgs)), adapter=adapter)
+        stream = self.generator.stream(msgs, config, route_text=self._route_text(route_text_of(msgs)), adapter=adapter)
+        return stream, config
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -201,7 +220,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
 
     def _chat(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> ChatResponse:
         gen, args, call = self._chat_args(messages, kwargs)
-        return self._chat_response(gen.generate(*args, **call)[0])
+        return self._chat_response(gen.generate(*args, **call)[0], args[1])
 
     def _chat_args(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         msgs = validate_prompt(_to_messages(messages))
@@ -209,7 +228,9 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
         return self.generator, ([msgs], config), {"route_texts": [self._route_text(route_text_of(msgs))], "adapter": adapter}
 
     @staticmethod
-    def _chat_response(res: Any) -> ChatResponse:
+    def _chat_response(res: Any, config: GenerationConfig) -> ChatResponse:
+        if config.json_schema is not None:
+            parse_structured(res.text, res.result.finish_reason, config)
         response_metadata.record(res.metadata())
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=res.text),
@@ -219,12 +240,14 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        stream = self._chat_stream(messages, kwargs)
+        stream, config = self._chat_stream(messages, kwargs)
 
         def gen() -> ChatResponseGen:
             acc = ""
             for ch in stream:
                 acc += ch.text
+                if ch.final and config.json_schema is not None:
+                    parse_structured(acc, ch.finish_reason, config)
                 yield ChatResponse(
                     message=ChatMessage(role=MessageRole.ASSISTANT, content=acc),
                     delta=ch.text,
@@ -244,7 +267,7 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             gen, args, call = await asyncio.to_thread(self._complete_args, prompt, formatted, kwargs)
         else:
             gen, args, call = self._complete_args(prompt, formatted, kwargs)
-        return self._completion((await gen.agenerate(*args, **call))[0])
+        return self._completion((await gen.agenerate(*args, **call))[0], args[1])
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -252,10 +275,65 @@ class AriadneLlamaLLM(RoutedModelOptions, CustomLLM):
             gen, args, call = await asyncio.to_thread(self._chat_args, messages, kwargs)
         else:
             gen, args, call = self._chat_args(messages, kwargs)
-        return self._chat_response((await gen.agenerate(*args, **call))[0])
+        return self._chat_response((await gen.agenerate(*args, **call))[0], args[1])
 
     def _user_functions(self) -> bool:
         from llama_index.core.llms.llm import default_completion_to_prompt
 
         return (self.route_text_fn not in (None, query_from_prompt)
                 or self.completion_to_prompt not in (None, default_completion_to_prompt))
+
+    # ------------------------------------------------------------------ structured output (constrained decoding)
+    def _structured(self, output_cls: Type[BaseModel], prompt: BasePromptTemplate, llm_kwargs: Optional[Dict[str, Any]],
+                    prompt_args: Dict[str, Any]) -> Any:
+        """One routed answer decoded under ``output_cls``'s JSON schema, validated into ``output_cls``."""
+        if not (isinstance(output_cls, type) and issubclass(output_cls, BaseModel)):
+            raise InvalidInputError(f"output_cls must be a pydantic model class, got {output_cls!r}")
+        kwargs = {**(llm_kwargs or {}), "json_schema": output_cls.model_json_schema()}
+        if self.metadata.is_chat_model:
+            text = self.chat(self._get_messages(prompt, **prompt_args), **kwargs).message.content or ""
+        else:
+            text = self.complete(self._get_prompt(prompt, **prompt_args), formatted=True, **kwargs).text
+        try:
+            return output_cls.model_validate_json(text)
+        except ValidationError as exc:  # the schema held, a validator beyond it did not
+            raise StructuredOutputError(f"the answer follows {output_cls.__name__}'s JSON schema but fails its "
+                                        f"validation: {exc}") from exc
+
+    @dispatcher.span
+    def structured_predict(self, output_cls: Type[Any], prompt: PromptTemplate, llm_kwargs: Optional[Dict[str, Any]] = None,
+                           **prompt_args: Any) -> Any:
+        """An ``output_cls`` instance: the prompt's answer decoded under its JSON schema (always parses).
+
+        ``llm_kwargs`` are per-call settings (``max_new_tokens``, ``adapter``, ...); an answer cut by the
+        token limit raises :class:`~ariadne_integrations.errors.StructuredOutputError`.
+        """
+        dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+        result = self._structured(output_cls, prompt, llm_kwargs, prompt_args)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    @dispatcher.span
+    async def astructured_predict(self, output_cls: Type[Any], prompt: PromptTemplate,
+                                  llm_kwargs: Optional[Dict[str, Any]] = None, **prompt_args: Any) -> Any:
+        """Async :meth:`structured_predict` (generation runs in a worker thread)."""
+        dispatcher.event(LLMStructuredPredictStartEvent(output_cls=output_cls, template=prompt, template_args=prompt_args))
+        result = await asyncio.to_thread(self._structured, output_cls, prompt, llm_kwargs, prompt_args)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    # stream_structured_predict / astream_structured_predict (LLM's, with their events) call these hooks:
+    # the object is complete only when its JSON is, so the stream yields it once.
+    def _structured_stream_call(self, output_cls: Type[Any], prompt: PromptTemplate, llm_kwargs: Optional[Dict[str, Any]] = None,
+                                **prompt_args: Any) -> Generator[Any, None, None]:
+        def gen() -> Generator[Any, None, None]:
+            yield self._structured(output_cls, prompt, llm_kwargs, prompt_args)
+
+        return gen()
+
+    async def _structured_astream_call(self, output_cls: Type[Any], prompt: PromptTemplate,
+                                       llm_kwargs: Optional[Dict[str, Any]] = None, **prompt_args: Any) -> AsyncGenerator[Any, None]:
+        async def gen() -> AsyncGenerator[Any, None]:
+            yield await asyncio.to_thread(self._structured, output_cls, prompt, llm_kwargs, prompt_args)
+
+        return gen()

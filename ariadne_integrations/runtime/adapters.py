@@ -19,7 +19,8 @@ from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_BACKBONE_ID
 from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, peft_name
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
-from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk
+from ariadne_integrations.runtime.constrained import RowGrammars, compile_schemas
+from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk, schema_text
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
 from ariadne_integrations.runtime.model_pool import SharedModel, shared_model_for
 from ariadne_integrations.runtime.stops import StopHoldBack, cut_at_stop
@@ -172,7 +173,7 @@ class AdapterRuntime:
             else:
                 raise InvalidInputError(f"prompts[{i}] must be a non-empty string or a list of role/content dicts, got {p!r:.80}")
 
-    def _gen_kwargs(self, config: GenerationConfig) -> dict[str, Any]:
+    def _gen_kwargs(self, config: GenerationConfig, grammars: RowGrammars | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": config.max_new_tokens,
             "do_sample": config.do_sample,
@@ -186,10 +187,31 @@ class AdapterRuntime:
             kw.update(temperature=None, top_p=None, top_k=None)
         if config.repetition_penalty is not None:
             kw["repetition_penalty"] = config.repetition_penalty
-        if config.stop:
+        if grammars is not None:
+            # The grammar decides where a structured row ends. Stop strings are not a stopping criterion
+            # then (one inside a JSON string value would cut it); free rows are cut at them afterwards.
+            from transformers import LogitsProcessorList
+
+            kw["logits_processor"] = LogitsProcessorList([grammars])
+        elif config.stop:
             kw["stop_strings"] = list(config.stop)
             kw["tokenizer"] = self.backbone.tokenizer
         return kw
+
+    def _grammars(self, schemas: Sequence[str | None]) -> RowGrammars | None:
+        """The per-row constrained-decoding processor, or None when no row has a schema."""
+        if all(s is None for s in schemas):
+            return None
+        bb = self.backbone
+        return compile_schemas(bb.model, bb.tokenizer, schemas)
+
+    @staticmethod
+    def _row_schemas(n: int, config: GenerationConfig, json_schemas: Sequence[str | None] | None) -> list[str | None]:
+        if json_schemas is None:
+            return [config.json_schema] * n
+        if isinstance(json_schemas, (str, bytes)) or len(json_schemas) != n:
+            raise InvalidInputError(f"json_schemas must be a list with one entry (a schema or None) per prompt ({n})")
+        return [None if s is None else schema_text(s) for s in json_schemas]
 
     def _adapter_names(self, adapters: Sequence[str | None]) -> list[str] | None:
         """peft's per-row adapter names (loading what is needed); None when no row uses an adapter."""
@@ -217,33 +239,50 @@ class AdapterRuntime:
             return shared.peft.generate(**batch, adapter_names=names, **kw)
 
     def generate(
-        self, prompts: Sequence[Prompt], adapters: Sequence[str | None] | None = None, config: GenerationConfig | None = None
+        self,
+        prompts: Sequence[Prompt],
+        adapters: Sequence[str | None] | None = None,
+        config: GenerationConfig | None = None,
+        *,
+        json_schemas: Sequence[str | None] | None = None,
     ) -> list[GenerationResult]:
-        """Generate for every prompt with its own adapter (None = bare backbone) in ONE batched call."""
+        """Generate for every prompt with its own adapter (None = bare backbone) in ONE batched call.
+
+        ``json_schemas`` (one per prompt, None = free text) overrides ``config.json_schema`` per row:
+        rows with a schema are decoded under that schema's grammar, the others freely, in the same call.
+        """
         import torch
 
         config = config or GenerationConfig()
         adapters = [None] * len(prompts) if adapters is None else list(adapters)
         self._validate(prompts, adapters)
+        schemas = self._row_schemas(len(prompts), config, json_schemas)
         for a in adapters:
             if a is not None:
                 self._folder(a)  # unknown adapter -> error before any work
+        grammars = self._grammars(schemas)
         shared = self._shared()
         with shared.lock:
             names = self._adapter_names(adapters)
             batch, prompt_lens = self._encode(prompts, config)
-            kw = self._gen_kwargs(config)
+            kw = self._gen_kwargs(config, grammars)
             if config.seed is not None:
                 torch.manual_seed(config.seed)
             with torch.inference_mode():
                 out = self._call_generate(shared, batch, names, kw)
         new = out[:, batch["input_ids"].shape[1]:]
+        complete = grammars.completed(out) if grammars is not None else [True] * len(prompts)
         results = []
         for i in range(len(prompts)):
-            results.append(self._finish(new[i].tolist(), prompt_lens[i], adapters[i], config))
+            constrained = None if schemas[i] is None else complete[i]
+            results.append(self._finish(new[i].tolist(), prompt_lens[i], adapters[i], config, constrained))
         return results
 
-    def _finish(self, token_ids: list[int], prompt_len: int, adapter: str | None, config: GenerationConfig) -> GenerationResult:
+    def _finish(self, token_ids: list[int], prompt_len: int, adapter: str | None, config: GenerationConfig,
+                constrained: bool | None = None) -> GenerationResult:
+        """One row's result. ``constrained``: None for a free row, else whether its JSON is complete. A
+        constrained row is never cut at stop strings, and ``finish_reason="length"`` means the token limit
+        cut its JSON."""
         tok = self.backbone.tokenizer
         stops = {tok.eos_token_id, tok.pad_token_id}
         n = 0
@@ -254,6 +293,9 @@ class AdapterRuntime:
                 break
             n += 1
         text = tok.decode(token_ids[:n], skip_special_tokens=True)
+        if constrained is not None:
+            return GenerationResult(text=text, adapter=adapter, prompt_tokens=prompt_len, completion_tokens=n,
+                                    finish_reason="stop" if (hit_eos or constrained) else "length")
         text, stop_seq = cut_at_stop(text, config.stop)
         finish = "stop" if (hit_eos or stop_seq is not None) else "length"
         return GenerationResult(text=text, adapter=adapter, prompt_tokens=prompt_len, completion_tokens=n,
@@ -269,6 +311,8 @@ class AdapterRuntime:
         if adapter is not None:
             self._folder(adapter)
         tok = self.backbone.tokenizer
+        constrained = config.json_schema is not None
+        grammars = self._grammars([config.json_schema])
         shared = self._shared()
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
         result: dict[str, Any] = {}
@@ -279,19 +323,20 @@ class AdapterRuntime:
                     names = self._adapter_names([adapter])
                     batch, lens = self._encode([prompt], config)
                     result["prompt_len"] = lens[0]
-                    kw = self._gen_kwargs(config)
+                    kw = self._gen_kwargs(config, grammars)
                     if config.seed is not None:
                         torch.manual_seed(config.seed)
                     with torch.inference_mode():
                         out = self._call_generate(shared, batch, names, {**kw, "streamer": streamer})
                     result["tokens"] = out[0, batch["input_ids"].shape[1]:].tolist()
+                    result["complete"] = grammars.completed(out)[0] if grammars is not None else None
             except BaseException as exc:  # noqa: BLE001 - surfaced to the consumer below
                 result["error"] = exc
                 streamer.end()
 
         worker = threading.Thread(target=run, name="ariadne-stream", daemon=True)
         worker.start()
-        held = StopHoldBack(config.stop)
+        held = StopHoldBack(() if constrained else config.stop)
         for piece in streamer:  # after a stop string, keep draining: the model stops on its own (stop_strings)
             text = held.feed(piece)
             if text:
@@ -302,6 +347,6 @@ class AdapterRuntime:
         rest = held.flush()
         if rest:
             yield StreamChunk(text=rest, adapter=adapter)
-        final = self._finish(result["tokens"], result["prompt_len"], adapter, config)
+        final = self._finish(result["tokens"], result["prompt_len"], adapter, config, result["complete"])
         yield StreamChunk(text="", final=True, adapter=adapter, prompt_tokens=final.prompt_tokens,
                           completion_tokens=final.completion_tokens, finish_reason=final.finish_reason)

@@ -5,8 +5,9 @@ move from the in-process runtime to an OpenAI-compatible multi-LoRA server witho
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Iterator, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from ariadne_integrations.errors import InvalidInputError
 
@@ -17,7 +18,13 @@ Prompt = Union[str, Sequence[Message]]
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Decoding settings for one call. ``temperature == 0`` means greedy."""
+    """Decoding settings for one call. ``temperature == 0`` means greedy.
+
+    ``json_schema``: a JSON schema (as JSON text; a dict is converted) the answer must follow. The local
+    runtime constrains decoding to it (grammar-constrained decoding, extra ``structured``) and the answer
+    ends where the JSON ends; an OpenAI-compatible server gets it as ``response_format``. An answer
+    cut by ``max_new_tokens`` before the JSON is complete reports ``finish_reason="length"``.
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -27,6 +34,7 @@ class GenerationConfig:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     apply_chat_template: bool = True
+    json_schema: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -40,6 +48,8 @@ class GenerationConfig:
             if not isinstance(s, str) or s == "":
                 raise InvalidInputError(f"stop sequences must be non-empty strings, got {s!r}")
         object.__setattr__(self, "stop", stop)
+        if self.json_schema is not None:
+            object.__setattr__(self, "json_schema", schema_text(self.json_schema))
 
     @property
     def do_sample(self) -> bool:
@@ -66,6 +76,29 @@ class GenerationConfig:
             stop = updates["stop"]
             updates["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
         return replace(self, **updates) if updates else self
+
+
+def schema_text(schema: str | Mapping[str, Any]) -> str:
+    """A JSON schema as compact JSON text (the hashable form :class:`GenerationConfig` keeps).
+
+    Accepts a dict or JSON text; the schema must be a JSON object (key order is kept: it is the order
+    the constrained answer writes the properties in).
+    """
+    if isinstance(schema, Mapping):
+        obj: Any = dict(schema)
+    elif isinstance(schema, str):
+        try:
+            obj = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"json_schema is not valid JSON: {exc}") from None
+    else:
+        raise InvalidInputError(f"json_schema must be a JSON schema (dict or JSON text), got {type(schema).__name__}")
+    if not isinstance(obj, dict):
+        raise InvalidInputError(f"json_schema must be a JSON object (a schema), got {type(obj).__name__}")
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"json_schema cannot be written as JSON: {exc}") from None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
@@ -30,6 +31,17 @@ def _messages(prompt: Prompt) -> list[dict[str, str]]:
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
+_NAME_RE = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+def response_format(json_schema: str) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a JSON schema (vLLM, SGLang and llama.cpp's server accept it;
+    they constrain decoding to the schema). The name comes from the schema's title."""
+    schema = json.loads(json_schema)
+    name = _NAME_RE.sub("_", str(schema.get("title") or "response")).strip("_")[:64] or "response"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def _as_text(prompt: Prompt) -> str:
@@ -125,7 +137,7 @@ class OpenAICompatibleBackend:
             "temperature": config.temperature,
             "top_p": config.top_p,
         }
-        if config.stop:
+        if config.stop and config.json_schema is None:  # the schema decides where a structured answer ends
             payload["stop"] = list(config.stop)
         if config.seed is not None:
             payload["seed"] = config.seed
@@ -133,6 +145,8 @@ class OpenAICompatibleBackend:
             payload["top_k"] = config.top_k  # vLLM / llama.cpp extension
         if config.repetition_penalty is not None:
             payload["repetition_penalty"] = config.repetition_penalty
+        if config.json_schema is not None:
+            payload["response_format"] = response_format(config.json_schema)
         if self._use_chat(prompt, config):
             payload["messages"] = _messages(prompt)
             return "/chat/completions", payload
@@ -149,7 +163,8 @@ class OpenAICompatibleBackend:
             raise ServerError(f"unexpected response from {self.base_url}{path}: {str(data)[:200]}") from None
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason") or "stop"
-        text, stop_seq = cut_at_stop(text or "", config.stop)  # for servers that ignore `stop`
+        stops = config.stop if config.json_schema is None else ()
+        text, stop_seq = cut_at_stop(text or "", stops)  # for servers that ignore `stop`
         return GenerationResult(
             text=text,
             adapter=adapter,
