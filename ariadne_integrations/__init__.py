@@ -44,7 +44,8 @@ _LAZY: dict[str, str] = {
 
 _ERRORS = (
     "AriadneError InvalidInputError UnknownAdapterError DuplicateAdapterError DataFormatError "
-    "IndexFormatError IndexNotFoundError EmbedderMismatchError AdapterLoadError BackboneLoadError ServerError"
+    "IndexFormatError IndexNotFoundError EmbedderMismatchError AdapterLoadError BackboneLoadError ServerError "
+    "ServerUnavailableError ServerTimeoutError"
 ).split()
 for _name in _ERRORS:
     _LAZY[_name] = "ariadne_integrations.errors"
@@ -73,6 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover
         IndexNotFoundError,
         InvalidInputError,
         ServerError,
+        ServerTimeoutError,
+        ServerUnavailableError,
         UnknownAdapterError,
     )
     from ariadne_integrations.jsonl import read_jsonl

@@ -55,6 +55,14 @@ class ServerError(AriadneError, RuntimeError):
     """The OpenAI-compatible server could not be reached or answered with an error."""
 
 
+class ServerUnavailableError(ServerError, ConnectionError):
+    """The OpenAI-compatible server could not be reached (not running, wrong ``base_url``), even after retries."""
+
+
+class ServerTimeoutError(ServerError, TimeoutError):
+    """The OpenAI-compatible server did not answer within ``timeout`` seconds, even after retries."""
+
+
 class IndexWriteError(AriadneError, OSError):
     """A routing index could not be written (the path is not a folder, no space, no permission); nothing changed."""
 

@@ -19,9 +19,10 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_COALESCE_WINDOW_MS, DEFAULT_MAX_BATCH_SIZE
+from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.coalescing import CoalescedRequest, Coalescer, coalescer_for
 from ariadne_integrations.core.prompts import route_text_of, validate_prompt
 from ariadne_integrations.core.shared import cached_router, cached_runtime, check_index
@@ -33,6 +34,7 @@ from ariadne_integrations.runtime.generation import (
     GenerationResult,
     Prompt,
     StreamChunk,
+    is_async_backend,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RoutedGenerator", "RoutedResult", "RoutedStream", "forced_decision", "routing_metadata"]
+__all__ = ["RoutedAsyncStream", "RoutedGenerator", "RoutedResult", "RoutedStream", "forced_decision", "routing_metadata"]
 
 
 def _num(x: float | None) -> float | None:
@@ -109,17 +111,49 @@ class RoutedStream:
         for chunk in self.chunks:
             text.append(chunk.text)
             if chunk.final:
-                self.result = RoutedResult(self.decision, GenerationResult(
-                    text="".join(text), adapter=self.decision.adapter, prompt_tokens=int(chunk.prompt_tokens or 0),
-                    completion_tokens=int(chunk.completion_tokens or 0), finish_reason=chunk.finish_reason or "stop",
-                    stop_sequence=chunk.extra.get("stop_sequence") if chunk.extra else None,
-                ), self.forced)
+                self.result = _stream_result(self.decision, self.forced, text, chunk)
             yield chunk
 
     def close(self) -> None:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
+
+    def metadata(self) -> dict[str, Any]:
+        """The final metadata once the stream ended, else the routing metadata alone."""
+        return self.result.metadata() if self.result is not None else routing_metadata(self.decision, self.forced)
+
+
+def _stream_result(decision: RouteDecision, forced: bool, text: list[str], final: StreamChunk) -> RoutedResult:
+    return RoutedResult(decision, GenerationResult(
+        text="".join(text), adapter=decision.adapter, prompt_tokens=int(final.prompt_tokens or 0),
+        completion_tokens=int(final.completion_tokens or 0), finish_reason=final.finish_reason or "stop",
+        stop_sequence=final.extra.get("stop_sequence") if final.extra else None,
+    ), forced)
+
+
+@dataclass
+class RoutedAsyncStream:
+    """:class:`RoutedStream` for ``async for``: the decision is known before the first chunk; after the
+    final chunk :attr:`result` holds the whole :class:`RoutedResult`."""
+
+    decision: RouteDecision
+    forced: bool
+    chunks: AsyncIterator[StreamChunk]
+    result: RoutedResult | None = field(default=None, init=False)
+
+    async def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        text: list[str] = []
+        async for chunk in self.chunks:
+            text.append(chunk.text)
+            if chunk.final:
+                self.result = _stream_result(self.decision, self.forced, text, chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self.chunks, "aclose", None)
+        if close is not None:
+            await close()
 
     def metadata(self) -> dict[str, Any]:
         """The final metadata once the stream ended, else the routing metadata alone."""
@@ -151,6 +185,11 @@ class RoutedGenerator:
     ``max_batch_size`` prompts; each caller still gets only its own results and its own errors.
     ``coalesce_window_ms=0`` turns it off (each call then goes straight to the backend). Streams are
     never coalesced.
+
+    A backend with async methods (:class:`~ariadne_integrations.runtime.generation.AsyncGenerationBackend`,
+    e.g. an OpenAI-compatible server) is awaited directly by :meth:`agenerate` / :meth:`astream`: no
+    worker thread, no coalescer (the server batches concurrent requests itself); routing runs on the
+    event loop (one embedding pass of the call's prompts).
     """
 
     def __init__(
@@ -369,9 +408,39 @@ class RoutedGenerator:
         call waits without holding a worker thread (many concurrent ``agenerate`` share one batch)."""
         if not self.loaded:
             await asyncio.to_thread(self.load)
+        if is_async_backend(self.backend):
+            return await self._agenerate_direct(self._request(prompts, config, route_texts, adapter))
         if self.coalescer is None:
             return await asyncio.to_thread(self.generate, prompts, config, route_texts=route_texts, adapter=adapter)
         return await asyncio.wrap_future(self.submit(prompts, config, route_texts=route_texts, adapter=adapter))
+
+    @property
+    def has_async_backend(self) -> bool:
+        """Whether the backend is awaited directly (known without loading a lazily built local runtime,
+        which has no async methods)."""
+        return self._backend is not None and is_async_backend(self._backend)
+
+    async def _agenerate_direct(self, request: CoalescedRequest) -> list[RoutedResult]:
+        """Route on the loop, then await the backend's own ``agenerate`` (no thread, no coalescer)."""
+        decisions = request.decisions
+        if decisions is None:
+            decisions = self.route(request.route_texts or [])
+        await self._acheck_backend_has(decisions)
+        backend: Any = self.backend
+        results = await backend.agenerate(request.prompts, [d.adapter for d in decisions], request.config)
+        if len(results) != len(request.prompts):
+            raise RuntimeError(f"backend returned {len(results)} results for {len(request.prompts)} prompts")
+        result: list[RoutedResult] = request.finish(decisions, results)
+        return result
+
+    async def _acheck_backend_has(self, decisions: Sequence[RouteDecision]) -> None:
+        backend: Any = self.backend
+        for name in {d.adapter for d in decisions if d.adapter is not None}:
+            if not await backend.ahas_adapter(name):
+                raise UnknownAdapterError(
+                    f"the router chose adapter {name!r} but the backend has no such adapter; record its folder in the "
+                    f"index (`ariadne index build --adapter DIR`) or register it on the backend"
+                )
 
     def submit(
         self,
@@ -384,6 +453,15 @@ class RoutedGenerator:
         """:meth:`generate` as a :class:`~concurrent.futures.Future` (several submits made together share
         one batch). Invalid input raises here, at once; a failure of routing or generation is set on
         the future. Without coalescing the call runs now and the future is already done."""
+        request = self._request(prompts, config, route_texts, adapter)
+        coalescer = self.coalescer
+        if coalescer is not None:
+            return coalescer.submit(request)
+        return self._run_now(request)
+
+    def _request(self, prompts: Sequence[Prompt], config: GenerationConfig | None, route_texts: Sequence[str] | None,
+                 adapter: str | None) -> CoalescedRequest:
+        """One call as a request: prompts validated, a forced adapter's decisions made, else the texts to route."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise InvalidInputError(f"prompts must be a list of prompts, got {type(prompts).__name__}")
         if not prompts:
@@ -407,15 +485,11 @@ class RoutedGenerator:
         def finish(ds: list[RouteDecision], results: list[GenerationResult]) -> list[RoutedResult]:
             return [RoutedResult(d, r, is_forced) for d, r in zip(ds, results)]
 
-        request = CoalescedRequest(
+        return CoalescedRequest(
             backend=self.backend, prompts=items, config=config, decisions=decisions, route_texts=texts,
             route=self.route, route_key=None if texts is None else (id(self.router), self.threshold, self.min_margin),
             check=self._check_backend_has, finish=finish,
         )
-        coalescer = self.coalescer
-        if coalescer is not None:
-            return coalescer.submit(request)
-        return self._run_now(request)
 
     def _run_now(self, request: CoalescedRequest) -> Future[list[RoutedResult]]:
         """The uncoalesced path: route, check, generate, all in the calling thread."""
@@ -450,3 +524,25 @@ class RoutedGenerator:
         decisions, forced = self._decide([item], None if route_text is None else [route_text], adapter)
         self._check_backend_has(decisions)
         return RoutedStream(decisions[0], forced, iter(self.backend.stream(item, decisions[0].adapter, config)))
+
+    async def astream(
+        self,
+        prompt: Prompt,
+        config: GenerationConfig | None = None,
+        *,
+        route_text: str | None = None,
+        adapter: str | None = None,
+    ) -> RoutedAsyncStream:
+        """:meth:`stream` for asyncio code. An async backend streams on the event loop (no thread);
+        otherwise the sync stream runs in a worker thread (stopped when the consumer stops)."""
+        if not self.loaded:
+            await asyncio.to_thread(self.load)
+        backend: Any = self.backend
+        if not is_async_backend(backend):
+            routed = await asyncio.to_thread(self.stream, prompt, config, route_text=route_text, adapter=adapter)
+            return RoutedAsyncStream(routed.decision, routed.forced, aiter_in_thread(lambda: iter(routed.chunks)))
+        item = validate_prompt(prompt)
+        config = config or GenerationConfig()
+        decisions, forced = self._decide([item], None if route_text is None else [route_text], adapter)
+        await self._acheck_backend_has(decisions)
+        return RoutedAsyncStream(decisions[0], forced, backend.astream(item, decisions[0].adapter, config))

@@ -129,8 +129,11 @@ class RoutedModelOptions(BaseModel):
     coalesced. The cost: a lone call waits this long before it starts."""
     max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
     """Most prompts in one coalesced batch (a single larger ``batch`` call still runs whole)."""
-    timeout: float | None = None
-    max_retries: int = 0
+    timeout: float | None = Field(default=None, gt=0.0)
+    """``base_url=`` only: seconds per request before ``ServerTimeoutError``; None = 60."""
+    max_retries: int | None = Field(default=None, ge=0)
+    """``base_url=`` only: retries of a failed request (connection errors, 408/409/429, 5xx; the openai SDK's
+    exponential back-off); None = 2, the SDK's default."""
 
     _gen: RoutedGenerator | None = PrivateAttr(default=None)
     _gen_lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -209,12 +212,13 @@ class RoutedModelOptions(BaseModel):
     def _build_generator(self) -> RoutedGenerator:
         backend: Any = self.backend
         if backend is None and self.base_url:
-            from ariadne_integrations.runtime.openai_backend import OpenAICompatibleBackend
+            from ariadne_integrations.runtime.openai_backend import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, OpenAICompatibleBackend
 
             key = self.api_key.get_secret_value() if self.api_key is not None else None
             backend = OpenAICompatibleBackend(
-                self.base_url, api_key=key, timeout=float(self.timeout or 60.0), max_retries=int(self.max_retries or 0),
-                base_model_alias=self.backbone or "base",
+                self.base_url, api_key=key, base_model_alias=self.backbone or "base",
+                timeout=float(self.timeout if self.timeout is not None else DEFAULT_TIMEOUT),
+                max_retries=int(self.max_retries if self.max_retries is not None else DEFAULT_MAX_RETRIES),
             )
         if self.index is not None:
             return RoutedGenerator.from_index(

@@ -213,36 +213,69 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
     def _response_metadata(backbone: str, info: dict[str, Any]) -> dict[str, Any]:
         return {"model_name": served_model_name(backbone, info["adapter"]), "model_provider": "ariadne", **info}
 
+    def _tool_chunk(self, gen: Any, r: Any, config: Any, plan: ToolPlan) -> ChatGenerationChunk:
+        """A forced tool call streams as one chunk: its arguments are known when the JSON is complete."""
+        meta = self._response_metadata(gen.model_name, r.metadata())
+        msg = self._answer_message(r.text, meta, config, plan)
+        chunks = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"], ensure_ascii=False), id=c["id"], index=i)
+                  for i, c in enumerate(msg.tool_calls)]
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", tool_call_chunks=chunks, chunk_position="last",
+                                   usage_metadata=msg.usage_metadata, response_metadata=msg.response_metadata),
+            generation_info={"finish_reason": "tool_calls"},
+        )
+
+    def _chunk(self, c: Any, text: list[str], gen: Any, config: Any, stream: Any) -> ChatGenerationChunk | None:
+        """One backend chunk as a ChatGenerationChunk (None for an empty one); the final one carries the metadata."""
+        text.append(c.text)
+        if c.final:
+            meta = self._response_metadata(gen.model_name, stream.metadata())
+            if config.json_schema is not None:
+                parse_structured("".join(text), meta["finish_reason"], config)  # raises when cut by the token limit
+            return ChatGenerationChunk(
+                message=AIMessageChunk(content=c.text, chunk_position="last", usage_metadata=_usage(meta),
+                                       response_metadata=meta),
+                generation_info={"finish_reason": meta["finish_reason"]},
+            )
+        return ChatGenerationChunk(message=AIMessageChunk(content=c.text)) if c.text else None
+
     def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
         gen, chat, route_text, adapter, config, plan = self._prepare(messages, stop, kwargs)
-        if plan is not None:  # a tool call streams as one chunk: its arguments are known when the JSON is complete
+        if plan is not None:
             (r,) = gen.generate([chat], config, route_texts=[route_text], adapter=adapter)
-            meta = self._response_metadata(gen.model_name, r.metadata())
-            msg = self._answer_message(r.text, meta, config, plan)
-            chunks = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"], ensure_ascii=False), id=c["id"], index=i)
-                      for i, c in enumerate(msg.tool_calls)]
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(content="", tool_call_chunks=chunks, chunk_position="last",
-                                       usage_metadata=msg.usage_metadata, response_metadata=msg.response_metadata),
-                generation_info={"finish_reason": "tool_calls"},
-            )
+            yield self._tool_chunk(gen, r, config, plan)
             return
         stream = gen.stream(chat, config, route_text=route_text, adapter=adapter)
         text: list[str] = []
         for c in stream:
-            text.append(c.text)
+            out = self._chunk(c, text, gen, config, stream)
+            if out is not None:
+                yield out
             if c.final:
-                meta = self._response_metadata(gen.model_name, stream.metadata())
-                if config.json_schema is not None:
-                    parse_structured("".join(text), meta["finish_reason"], config)  # raises when cut by the token limit
-                yield ChatGenerationChunk(
-                    message=AIMessageChunk(content=c.text, chunk_position="last", usage_metadata=_usage(meta),
-                                           response_metadata=meta),
-                    generation_info={"finish_reason": meta["finish_reason"]},
-                )
                 return
-            if c.text:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=c.text))
+
+    async def _achunks(self, messages: list[BaseMessage], stop: list[str] | None,
+                       kwargs: dict[str, Any]) -> AsyncIterator[ChatGenerationChunk]:
+        """:meth:`_chunks` on the event loop, for an async backend."""
+        if callable(self.route_on):  # a user's routing function might block: not on the event loop
+            gen, chat, route_text, adapter, config, plan = await asyncio.to_thread(self._prepare, messages, stop, kwargs)
+        else:
+            gen, chat, route_text, adapter, config, plan = self._prepare(messages, stop, kwargs)
+        if plan is not None:
+            (r,) = await gen.agenerate([chat], config, route_texts=[route_text], adapter=adapter)
+            yield self._tool_chunk(gen, r, config, plan)
+            return
+        stream = await gen.astream(chat, config, route_text=route_text, adapter=adapter)
+        text: list[str] = []
+        try:
+            async for c in stream:
+                out = self._chunk(c, text, gen, config, stream)
+                if out is not None:
+                    yield out
+                if c.final:
+                    return
+        finally:
+            await stream.aclose()
 
     def _stream(
         self,
@@ -263,7 +296,13 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in aiter_in_thread(lambda: self._chunks(messages, stop, kwargs)):
+        """Streams on the event loop when the backend is async (an OpenAI-compatible server), else from
+        a worker thread."""
+        if self.generator.has_async_backend:
+            chunks: AsyncIterator[ChatGenerationChunk] = self._achunks(messages, stop, kwargs)
+        else:
+            chunks = aiter_in_thread(lambda: self._chunks(messages, stop, kwargs))
+        async for chunk in chunks:
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -348,8 +387,8 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         return llm | RunnableLambda(_as_raw, name="as_raw") | with_fallback
 
     # ------------------------------------------------------------------ batching
-    def _prefetch(self, inputs: list[Any], kwargs: dict[str, Any]) -> dict[Any, list[Any]] | None:
-        """Route and generate every valid input in ONE mixed-adapter call (None when not applicable).
+    def _prefetch_groups(self, inputs: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[Any, list[int]]] | None:
+        """(prepared inputs, their indices grouped by adapter and config) of a batch; None when not applicable.
 
         Inputs that fail validation are left out: they fail on their own in the per-input call.
         """
@@ -368,6 +407,14 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         groups: dict[Any, list[int]] = {}
         for i, (_, _, adapter, config) in enumerate(items):
             groups.setdefault((adapter, config), []).append(i)
+        return items, groups
+
+    def _prefetch(self, inputs: list[Any], kwargs: dict[str, Any]) -> dict[Any, list[Any]] | None:
+        """Route and generate every valid input in ONE mixed-adapter call (None when not applicable)."""
+        planned = self._prefetch_groups(inputs, kwargs)
+        if planned is None:
+            return None
+        items, groups = planned
         # Every group is submitted before any is waited on: groups that differ only in a forced adapter
         # share one coalesced generate call. A group that fails is left out: its inputs are answered by
         # their own calls, which report their own errors.
@@ -386,6 +433,26 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
                 logger.debug("batched prefetch of %d inputs failed (%s); answering them one by one", len(idx), exc)
                 continue
             for i, r in zip(idx, results):
+                ready.setdefault(self._key(*items[i]), []).append(r)
+        return ready
+
+    async def _aprefetch(self, inputs: list[Any], kwargs: dict[str, Any]) -> dict[Any, list[Any]] | None:
+        """:meth:`_prefetch` on the event loop for an async backend: the groups are awaited together."""
+        planned = self._prefetch_groups(inputs, kwargs)
+        if planned is None:
+            return None
+        items, groups = planned
+        gen = self.generator
+        keys = list(groups)
+        outcomes = await asyncio.gather(*(
+            gen.agenerate([items[i][0] for i in groups[k]], k[1], route_texts=[items[i][1] for i in groups[k]], adapter=k[0])
+            for k in keys), return_exceptions=True)
+        ready: dict[Any, list[Any]] = {}
+        for k, results in zip(keys, outcomes):
+            if isinstance(results, BaseException):  # answered by the inputs' own calls, with their own errors
+                logger.debug("batched prefetch of %d inputs failed (%s); answering them one by one", len(groups[k]), results)
+                continue
+            for i, r in zip(groups[k], results):
                 ready.setdefault(self._key(*items[i]), []).append(r)
         return ready
 
@@ -414,8 +481,12 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
-        """Async :meth:`batch`: the one batched generation runs in a worker thread."""
-        ready = await asyncio.to_thread(self._prefetch, inputs, dict(kwargs))
+        """Async :meth:`batch`: the one batched generation is awaited on the loop for an async backend (an
+        OpenAI-compatible server), else it runs in a worker thread."""
+        if self.generator.has_async_backend and not callable(self.route_on):
+            ready = await self._aprefetch(inputs, dict(kwargs))
+        else:
+            ready = await asyncio.to_thread(self._prefetch, inputs, dict(kwargs))
         token = _PREFETCH.set(ready)
         try:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)

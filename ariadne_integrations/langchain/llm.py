@@ -136,27 +136,61 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        async for chunk in aiter_in_thread(lambda: self._chunks(prompt, stop, kwargs)):
+        """Streams on the event loop when the backend is async (an OpenAI-compatible server), else from
+        a worker thread."""
+        if self.generator.has_async_backend:
+            chunks: AsyncIterator[GenerationChunk] = self._achunks(prompt, stop, kwargs)
+        else:
+            chunks = aiter_in_thread(lambda: self._chunks(prompt, stop, kwargs))
+        async for chunk in chunks:
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
 
-    def _chunks(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[GenerationChunk]:
+    def _stream_args(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
         gen = self.generator
         validate_prompt(prompt)
         adapter, config = self._call_settings(stop, kwargs)
         texts = self._route_texts([prompt])
-        stream = gen.stream(prompt, config, route_text=None if texts is None else texts[0], adapter=adapter)
+        return gen, config, {"route_text": None if texts is None else texts[0], "adapter": adapter}
+
+    @staticmethod
+    def _chunk(c: Any, text: list[str], config: Any, stream: Any) -> GenerationChunk | None:
+        """One backend chunk as a GenerationChunk (None for an empty one); the final one carries the metadata."""
+        text.append(c.text)
+        if c.final:
+            if config.json_schema is not None:
+                parse_structured("".join(text), c.finish_reason, config)
+            return GenerationChunk(text=c.text, generation_info=stream.metadata())
+        return GenerationChunk(text=c.text) if c.text else None
+
+    def _chunks(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[GenerationChunk]:
+        gen, config, call = self._stream_args(prompt, stop, kwargs)
+        stream = gen.stream(prompt, config, **call)
         text: list[str] = []
         for c in stream:
-            text.append(c.text)
+            out = self._chunk(c, text, config, stream)
+            if out is not None:
+                yield out
             if c.final:
-                if config.json_schema is not None:
-                    parse_structured("".join(text), c.finish_reason, config)
-                yield GenerationChunk(text=c.text, generation_info=stream.metadata())
                 return
-            if c.text:
-                yield GenerationChunk(text=c.text)
+
+    async def _achunks(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> AsyncIterator[GenerationChunk]:
+        if callable(self.route_on):  # a user's routing function might block: not on the event loop
+            gen, config, call = await asyncio.to_thread(self._stream_args, prompt, stop, kwargs)
+        else:
+            gen, config, call = self._stream_args(prompt, stop, kwargs)
+        stream = await gen.astream(prompt, config, **call)
+        text: list[str] = []
+        try:
+            async for c in stream:
+                out = self._chunk(c, text, config, stream)
+                if out is not None:
+                    yield out
+                if c.final:
+                    return
+        finally:
+            await stream.aclose()
 
     # ------------------------------------------------------------------ per-prompt failure isolation
     def _split_bad_inputs(
@@ -216,7 +250,7 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[str]:
-        """Async :meth:`batch` (generation runs in a worker thread)."""
+        """Async :meth:`batch` (awaited on the loop for an async backend, else in a worker thread)."""
         if not inputs:
             return []
         out, configs, ok = self._split_bad_inputs(inputs, config, return_exceptions)

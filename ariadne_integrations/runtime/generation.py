@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, AsyncIterator, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from ariadne_integrations.errors import InvalidInputError
 
@@ -148,3 +148,24 @@ class GenerationBackend(Protocol):
     def stream(self, prompt: Prompt, adapter: str | None, config: GenerationConfig) -> Iterator[StreamChunk]: ...
 
     def has_adapter(self, name: str) -> bool: ...
+
+
+@runtime_checkable
+class AsyncGenerationBackend(GenerationBackend, Protocol):
+    """A backend that also answers on the caller's event loop (no worker thread), e.g. an
+    OpenAI-compatible server through ``AsyncOpenAI``. Optional: ``core`` uses these when a backend has
+    them (:func:`is_async_backend`) and otherwise runs the sync methods in a worker thread; the local
+    runtime has none (its work is on the CPU / GPU, batched by the coalescer)."""
+
+    async def agenerate(
+        self, prompts: Sequence[Prompt], adapters: Sequence[str | None], config: GenerationConfig
+    ) -> list[GenerationResult]: ...
+
+    def astream(self, prompt: Prompt, adapter: str | None, config: GenerationConfig) -> AsyncIterator[StreamChunk]: ...
+
+    async def ahas_adapter(self, name: str) -> bool: ...
+
+
+def is_async_backend(backend: Any) -> bool:
+    """Whether ``backend`` has the async methods of :class:`AsyncGenerationBackend`."""
+    return all(callable(getattr(backend, m, None)) for m in ("agenerate", "astream", "ahas_adapter"))

@@ -1,8 +1,11 @@
-"""The shared stop-string cutting and streaming hold-back (no model needed), and the server backend using it."""
+"""The shared stop-string cutting and streaming hold-back (no model needed), and the server backend using it
+(through the openai SDK against a loopback server that streams given pieces and ignores `stop`)."""
 from __future__ import annotations
 
 import json
 import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -101,26 +104,48 @@ def test_random_splits_match_cutting_the_whole_text(seed):
 # ---------------------------------------------------------------- the server backend uses the same helper
 
 
-def _backend_stream(monkeypatch, pieces: list[str], stops: tuple[str, ...], *, chat: bool = True,
-                    server_finish: str = "length"):
-    """OpenAICompatibleBackend.stream over server-sent events made from ``pieces`` (no network)."""
-    be = OpenAICompatibleBackend("http://127.0.0.1:9", adapters=["sql"])
+class _SSE(BaseHTTPRequestHandler):
+    """Answers every POST with server-sent events made from ``pieces`` (and ignores ``stop``)."""
+
+    pieces: list[str] = []
+    server_finish = "length"
     sent: list[dict] = []
 
-    def fake_lines(url, payload, adapter):
-        sent.append(payload)
-        for p in pieces:
-            choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
-            yield "data: " + json.dumps({"choices": [choice]})
-            yield ""
-        yield "data: " + json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": server_finish}]})
-        yield "data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 7}})
-        yield "data: [DONE]"
+    def log_message(self, *args):
+        pass
 
-    monkeypatch.setattr(be, "_lines", fake_lines)
+    def do_POST(self):
+        cls = type(self)
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        cls.sent.append(payload)
+        chat = self.path.endswith("/chat/completions")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        events = [{"choices": [{"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}]} for p in cls.pieces]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": cls.server_finish}]})
+        events.append({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 7}})
+        self.wfile.write("".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n")
+
+
+@pytest.fixture(scope="module")
+def sse_url():
+    pytest.importorskip("openai", reason="base_url= needs the [openai] extra")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SSE)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _backend_stream(url: str, pieces: list[str], stops: tuple[str, ...], *, chat: bool = True,
+                    server_finish: str = "length"):
+    """OpenAICompatibleBackend.stream (the openai SDK's SSE client) over events made from ``pieces``."""
+    be = OpenAICompatibleBackend(url, adapters=["sql"])
+    _SSE.pieces, _SSE.server_finish, _SSE.sent = list(pieces), server_finish, []
     cfg = GenerationConfig(stop=stops, apply_chat_template=chat)
     chunks = list(be.stream("hi", "sql", cfg))
-    assert sent and sent[0]["stop"] == list(stops) and sent[0]["model"] == "sql"
+    assert _SSE.sent and _SSE.sent[0]["stop"] == list(stops) and _SSE.sent[0]["model"] == "sql"
     return chunks
 
 
@@ -131,8 +156,8 @@ def _backend_stream(monkeypatch, pieces: list[str], stops: tuple[str, ...], *, c
     (list("one two STOP three"), ("STOP", "\n\n")),
     (["a##", "#b"], ("###",)),
 ])
-def test_openai_backend_streams_exactly_what_the_helper_emits(monkeypatch, pieces, stops, chat):
-    chunks = _backend_stream(monkeypatch, pieces, stops, chat=chat)
+def test_openai_backend_streams_exactly_what_the_helper_emits(sse_url, pieces, stops, chat):
+    chunks = _backend_stream(sse_url, pieces, stops, chat=chat)
     outs, rest, found = run(pieces, stops)
     assert [c.text for c in chunks[:-1]] == [o for o in outs if o]
     final = chunks[-1]
@@ -142,7 +167,7 @@ def test_openai_backend_streams_exactly_what_the_helper_emits(monkeypatch, piece
     assert final.prompt_tokens == 3 and final.completion_tokens == 7  # usage still read after a stop
 
 
-def test_openai_backend_stream_split_stop_concrete(monkeypatch):
-    chunks = _backend_stream(monkeypatch, ["answer fr", "om E", "N", "D tail"], ("END",))
+def test_openai_backend_stream_split_stop_concrete(sse_url):
+    chunks = _backend_stream(sse_url, ["answer fr", "om E", "N", "D tail"], ("END",))
     assert [c.text for c in chunks] == ["answer fr", "om ", ""]
     assert chunks[-1].finish_reason == "stop"
