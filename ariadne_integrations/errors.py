@@ -6,6 +6,7 @@ code written against the builtins keeps working.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 
 class AriadneError(Exception):
@@ -14,6 +15,22 @@ class AriadneError(Exception):
 
 class InvalidInputError(AriadneError, ValueError):
     """A query, prompt, text list or parameter is empty, of the wrong type or out of range."""
+
+
+class PromptTooLongError(InvalidInputError):
+    """A prompt that does not fit the backbone's context window with room for ``max_new_tokens``.
+
+    Why an error and not truncation: cutting either end silently drops the instruction or the question;
+    the caller knows which part of its text can go. ``prompt_tokens`` / ``limit`` say by how much.
+    """
+
+    def __init__(self, message: str, prompt_tokens: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.prompt_tokens, self.limit))
 
 
 class UnknownAdapterError(AriadneError, KeyError):
@@ -44,7 +61,25 @@ class EmbedderMismatchError(AriadneError, ValueError):
 
 
 class AdapterLoadError(AriadneError, ValueError):
-    """An adapter folder that is missing, not a PEFT adapter, or built for another base model."""
+    """An adapter folder that is missing, not a PEFT adapter, built for another base model, or whose
+    weights hold no LoRA tensors or non-finite values."""
+
+
+class PartialBatchError(AdapterLoadError):
+    """Some rows of one batch could not be answered because their adapter failed to load.
+
+    Why not fail the whole batch: the other rows were generated (in one batch) and are in ``results``
+    (``None`` at a failed row); ``row_errors`` maps each failed row's index to its ``AdapterLoadError``.
+    The message is the first failure's.
+    """
+
+    def __init__(self, message: str, results: list[Any], row_errors: dict[int, Exception]) -> None:
+        super().__init__(message)
+        self.results = results
+        self.row_errors = row_errors
+
+    def __reduce__(self) -> Any:  # picklable (process pools) with its results
+        return (type(self), (str(self), self.results, self.row_errors))
 
 
 class BackboneLoadError(AriadneError, RuntimeError):

@@ -16,7 +16,8 @@ the calls that arrive while a batch is forming and answers them together:
   ``generate``; sampling with a fixed seed runs alone, so a seeded call stays reproducible);
 - each caller gets only its own rows back; a call whose routing, adapter check or result handling
   fails gets that error alone; when a shared ``generate`` raises, each call of it is retried alone, so
-  only the bad one fails.
+  only the bad one fails; when an adapter fails to load (``PartialBatchError``: the backend answered the
+  other rows), only the calls holding its rows see it (``finish_partial``), the others get their answers.
 
 Streams are not coalesced (a stream's tokens go to one consumer as they are produced; merging the
 token streams of a batch is not done here): ``RoutedGenerator.stream`` calls the backend directly.
@@ -35,7 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
-from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.errors import InvalidInputError, PartialBatchError
 from ariadne_integrations.routing.decision import RouteDecision
 from ariadne_integrations.runtime.generation import GenerationBackend, GenerationConfig, GenerationResult, Prompt
 
@@ -59,7 +60,9 @@ class CoalescedRequest:
     ``decisions`` given (a forced adapter): no routing. Else ``route(route_texts)`` decides, in one
     call with every other request of the batch that has the same ``route_key`` (same router and
     rule). ``check(decisions)`` raises when the backend cannot serve them. The future's result is
-    ``finish(decisions, results)`` (default: the ``(decision, result)`` pairs).
+    ``finish(decisions, results)`` (default: the ``(decision, result)`` pairs). When some of its rows'
+    adapters failed to load, the result is ``finish_partial(decisions, results, row_errors)`` (results
+    None at those rows); without it the call fails with its first row's error.
     """
 
     backend: GenerationBackend
@@ -71,6 +74,7 @@ class CoalescedRequest:
     route_key: Hashable = None
     check: Callable[[list[RouteDecision]], None] | None = None
     finish: Callable[[list[RouteDecision], list[GenerationResult]], Any] = _pairs
+    finish_partial: Callable[[list[RouteDecision], list[GenerationResult | None], dict[int, Exception]], Any] | None = None
     future: Future[Any] = field(default_factory=Future)
     arrived: float = 0.0
 
@@ -244,8 +248,14 @@ class Coalescer:
         prompts = [p for r in group for p in r.prompts]
         adapters = [d.adapter for r in group for d in r.decisions or ()]
         self.stats.generate_calls += 1
+        row_errors: dict[int, Exception] = {}
         try:
-            results = group[0].backend.generate(prompts, adapters, group[0].config)
+            try:
+                results: list[Any] = group[0].backend.generate(prompts, adapters, group[0].config)
+            except PartialBatchError as partial:
+                if len(partial.results) != len(prompts):
+                    raise
+                results, row_errors = list(partial.results), dict(partial.row_errors)
             if len(results) != len(prompts):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(prompts)} prompts")
         except Exception as exc:  # noqa: BLE001 - isolated below
@@ -261,7 +271,13 @@ class Coalescer:
         i = 0
         for r in group:
             try:
-                r.future.set_result(r.finish(r.decisions or [], list(results[i:i + r.size])))
+                mine = {j - i: e for j, e in row_errors.items() if i <= j < i + r.size}
+                if not mine:
+                    r.future.set_result(r.finish(r.decisions or [], list(results[i:i + r.size])))
+                elif r.finish_partial is not None:
+                    r.future.set_result(r.finish_partial(r.decisions or [], list(results[i:i + r.size]), mine))
+                else:
+                    r.fail(mine[min(mine)])
             except Exception as exc:  # noqa: BLE001 - this caller's own result handling failed
                 r.fail(exc)
             i += r.size

@@ -19,14 +19,14 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Literal, Mapping, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_COALESCE_WINDOW_MS, DEFAULT_MAX_BATCH_SIZE
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.coalescing import CoalescedRequest, Coalescer, coalescer_for
 from ariadne_integrations.core.prompts import route_text_of, validate_prompt
-from ariadne_integrations.core.shared import cached_router, cached_runtime, check_index
-from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
+from ariadne_integrations.core.shared import cached_router, cached_runtime, check_index, index_version
+from ariadne_integrations.errors import InvalidInputError, PartialBatchError, UnknownAdapterError
 from ariadne_integrations.routing.decision import RouteDecision
 from ariadne_integrations.runtime.generation import (
     GenerationBackend,
@@ -42,7 +42,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RoutedAsyncStream", "RoutedGenerator", "RoutedResult", "RoutedStream", "forced_decision", "routing_metadata"]
+AdapterErrorPolicy = Literal["raise", "base"]
+"""What a row whose adapter fails to load gets: its ``AdapterLoadError`` ("raise"), or the bare
+backbone's answer with ``fallback=True`` and ``adapter_error`` in its metadata ("base")."""
+
+__all__ = ["AdapterErrorPolicy", "RoutedAsyncStream", "RoutedGenerator", "RoutedResult", "RoutedStream", "forced_decision",
+           "routing_metadata"]
 
 
 def _num(x: float | None) -> float | None:
@@ -60,6 +65,8 @@ def routing_metadata(decision: RouteDecision, forced: bool = False) -> dict[str,
         "runner_up": decision.runner_up,
         "forced": bool(forced),
         "scores": {k: float(v) for k, v in decision.scores.items()},
+        "fallback": False,
+        "adapter_error": None,
     }
 
 
@@ -70,6 +77,8 @@ class RoutedResult:
     decision: RouteDecision
     result: GenerationResult
     forced: bool = False
+    adapter_error: str | None = None
+    """Set when the chosen adapter failed to load and the bare backbone answered instead."""
 
     @property
     def text(self) -> str:
@@ -83,8 +92,10 @@ class RoutedResult:
         """Routing metadata plus finish reason and token counts (generation_info, response metadata,
         ``additional_kwargs``: every wrapper reports exactly these keys)."""
         r = self.result
+        fallback = {"adapter": None, "fallback": True, "adapter_error": self.adapter_error} if self.adapter_error else {}
         return {
             **routing_metadata(self.decision, self.forced),
+            **fallback,
             "finish_reason": r.finish_reason or "stop",
             "stop_sequence": r.stop_sequence,
             "prompt_tokens": int(r.prompt_tokens or 0),
@@ -190,6 +201,13 @@ class RoutedGenerator:
     e.g. an OpenAI-compatible server) is awaited directly by :meth:`agenerate` / :meth:`astream`: no
     worker thread, no coalescer (the server batches concurrent requests itself); routing runs on the
     event loop (one embedding pass of the call's prompts).
+
+    An adapter that fails to load fails only the rows routed to it (``on_adapter_error="raise"``: a
+    call holding one of them raises its ``AdapterLoadError``, or ``PartialBatchError`` with the other rows'
+    results when it has several prompts); ``"base"`` answers them with the bare backbone instead.
+
+    Built :meth:`from_index`, the generator follows the index on disk: when its content checksum changes
+    (a re-save added, removed or moved adapters), the next call uses the new router and adapter set.
     """
 
     def __init__(
@@ -203,7 +221,13 @@ class RoutedGenerator:
         min_margin: float | None = None,
         coalesce_window_ms: float = DEFAULT_COALESCE_WINDOW_MS,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        on_adapter_error: AdapterErrorPolicy = "raise",
     ) -> None:
+        if on_adapter_error not in ("raise", "base"):
+            raise InvalidInputError(f"on_adapter_error must be 'raise' or 'base', got {on_adapter_error!r}")
+        self.on_adapter_error = on_adapter_error
+        self._index_path: Path | None = None
+        self._index_digest: str | None = None
         if isinstance(coalesce_window_ms, bool) or not isinstance(coalesce_window_ms, (int, float)) \
                 or not 0 <= coalesce_window_ms <= 60_000:
             raise InvalidInputError(f"coalesce_window_ms must be a number of milliseconds in [0, 60000], got {coalesce_window_ms!r}")
@@ -238,20 +262,48 @@ class RoutedGenerator:
         min_margin: float | None = None,
         coalesce_window_ms: float = DEFAULT_COALESCE_WINDOW_MS,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        on_adapter_error: AdapterErrorPolicy = "raise",
     ) -> RoutedGenerator:
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
         ``backend=None`` registers the index's adapter folders on an ``AdapterRuntime`` over
         ``backbone`` (None = the embedded default), shared process-wide (so is its coalescer).
         """
+        path = Path(index_dir).expanduser().resolve()
+        digest = index_version(path)
         meta = check_index(index_dir)
         names = [a["name"] for a in meta["adapters"]]
-        path = Path(index_dir).expanduser().resolve()
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
         be: Any = backend if backend is not None else (lambda: cached_runtime(path, backbone, max_loaded_adapters))
-        return cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names, threshold=threshold,
-                   min_margin=min_margin, coalesce_window_ms=coalesce_window_ms, max_batch_size=max_batch_size)
+        gen = cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names, threshold=threshold,
+                  min_margin=min_margin, coalesce_window_ms=coalesce_window_ms, max_batch_size=max_batch_size,
+                  on_adapter_error=on_adapter_error)
+        gen._index_path, gen._index_digest = path, digest
+        return gen
+
+    def refresh(self) -> bool:
+        """Pick up a changed index (built :meth:`from_index`): when its content checksum differs from the
+        one this generator serves, the next use loads the new router and syncs the shared runtime's
+        adapters (new ones registered, removed ones forgotten). Cheap when nothing changed (one stat).
+        Every call runs it first; returns whether the index changed."""
+        path = self._index_path
+        if path is None:
+            return False
+        digest = index_version(path)
+        if digest == self._index_digest:
+            return False
+        meta = check_index(path)
+        with self._lock:
+            if digest == self._index_digest:
+                return False
+            logger.info("routing index %s changed on disk; reloading its router and adapters", path)
+            self._adapter_names = [a["name"] for a in meta["adapters"]]
+            self._router = None
+            if callable(self._backend_src) and not hasattr(self._backend_src, "generate"):
+                self._backend = None  # cached_runtime hands back the same runtime, synced to the new index
+            self._index_digest = digest
+        return True
 
     # ------------------------------------------------------------------ lazy parts
     def _once(self, attr: str, make: Any) -> Any:
@@ -292,6 +344,7 @@ class RoutedGenerator:
     @property
     def adapters(self) -> list[str]:
         """The adapter names the router can choose (known without loading models when built from an index)."""
+        self.refresh()
         if self._adapter_names is not None:
             return list(self._adapter_names)
         r = self.router
@@ -331,6 +384,7 @@ class RoutedGenerator:
             return adapter
         if not isinstance(adapter, str) or not adapter:
             raise InvalidInputError(f"adapter must be an adapter name (string), got {adapter!r}")
+        self.refresh()
         known = self._adapter_names
         if known is not None:
             if adapter not in known:
@@ -466,6 +520,7 @@ class RoutedGenerator:
             raise InvalidInputError(f"prompts must be a list of prompts, got {type(prompts).__name__}")
         if not prompts:
             raise InvalidInputError("prompts is empty: give at least one prompt")
+        self.refresh()
         items = [validate_prompt(p, i) for i, p in enumerate(prompts)]
         config = config or GenerationConfig()
         forced = adapter if adapter is not None else self.adapter
@@ -485,10 +540,14 @@ class RoutedGenerator:
         def finish(ds: list[RouteDecision], results: list[GenerationResult]) -> list[RoutedResult]:
             return [RoutedResult(d, r, is_forced) for d, r in zip(ds, results)]
 
+        def finish_partial(ds: list[RouteDecision], results: list[GenerationResult | None],
+                           errors: dict[int, Exception]) -> list[RoutedResult]:
+            return self._finish_partial(items, config, ds, results, errors, is_forced)
+
         return CoalescedRequest(
             backend=self.backend, prompts=items, config=config, decisions=decisions, route_texts=texts,
             route=self.route, route_key=None if texts is None else (id(self.router), self.threshold, self.min_margin),
-            check=self._check_backend_has, finish=finish,
+            check=self._check_backend_has, finish=finish, finish_partial=finish_partial,
         )
 
     def _run_now(self, request: CoalescedRequest) -> Future[list[RoutedResult]]:
@@ -499,13 +558,39 @@ class RoutedGenerator:
             if decisions is None:
                 decisions = self.route(request.route_texts or [])
             self._check_backend_has(decisions)
-            results = self.backend.generate(request.prompts, [d.adapter for d in decisions], request.config)
+            try:
+                results = self.backend.generate(request.prompts, [d.adapter for d in decisions], request.config)
+            except PartialBatchError as partial:
+                if len(partial.results) != len(request.prompts) or request.finish_partial is None:
+                    raise
+                fut.set_result(request.finish_partial(decisions, list(partial.results), dict(partial.row_errors)))
+                return fut
             if len(results) != len(request.prompts):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(request.prompts)} prompts")
             fut.set_result(request.finish(decisions, results))
         except Exception as exc:  # noqa: BLE001 - re-raised by future.result() in the caller
             fut.set_exception(exc)
         return fut
+
+    def _finish_partial(self, prompts: Sequence[Prompt], config: GenerationConfig, decisions: list[RouteDecision],
+                        results: list[GenerationResult | None], errors: dict[int, Exception], forced: bool
+                        ) -> list[RoutedResult]:
+        """One call's results when some of its rows' adapters failed to load (see the class docstring)."""
+        if self.on_adapter_error == "base":
+            idx = sorted(errors)
+            logger.warning("%d row(s) answered by the bare backbone: %s", len(idx), errors[idx[0]])
+            base = self.backend.generate([prompts[i] for i in idx], [None] * len(idx), config)
+            filled = list(results)
+            for i, r in zip(idx, base):
+                filled[i] = r
+            return [RoutedResult(d, r, forced, adapter_error=str(errors[i]) if i in errors else None)
+                    for i, (d, r) in enumerate(zip(decisions, filled)) if r is not None]
+        if len(prompts) == 1:
+            raise errors[0]
+        first = errors[min(errors)]
+        routed: list[Any] = [None if r is None else RoutedResult(d, r, forced) for d, r in zip(decisions, results)]
+        raise PartialBatchError(f"{len(errors)} of {len(prompts)} prompts could not be answered: {first}",
+                                results=routed, row_errors=dict(errors))
 
     def stream(
         self,
@@ -521,6 +606,7 @@ class RoutedGenerator:
         model's lock), so its consumer receives only its own tokens as they are produced."""
         item = validate_prompt(prompt)
         config = config or GenerationConfig()
+        self.refresh()
         decisions, forced = self._decide([item], None if route_text is None else [route_text], adapter)
         self._check_backend_has(decisions)
         return RoutedStream(decisions[0], forced, iter(self.backend.stream(item, decisions[0].adapter, config)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import (
     AliasChoices,
@@ -129,6 +129,10 @@ class RoutedModelOptions(BaseModel):
     coalesced. The cost: a lone call waits this long before it starts."""
     max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
     """Most prompts in one coalesced batch (a single larger ``batch`` call still runs whole)."""
+    on_adapter_error: Literal["raise", "base"] = "raise"
+    """A prompt routed to an adapter that fails to load (missing folder, broken weights): "raise" fails
+    that prompt alone with ``AdapterLoadError`` (the other prompts of a batch are answered); "base" answers
+    it with the bare backbone and says so in its metadata (``fallback=True``, ``adapter_error``)."""
     timeout: float | None = Field(default=None, gt=0.0)
     """``base_url=`` only: seconds per request before ``ServerTimeoutError``; None = 60."""
     max_retries: int | None = Field(default=None, ge=0)
@@ -240,7 +244,8 @@ class RoutedModelOptions(BaseModel):
                                **self._coalescing())
 
     def _coalescing(self) -> dict[str, Any]:
-        return {"coalesce_window_ms": float(self.coalesce_window_ms), "max_batch_size": int(self.max_batch_size)}
+        return {"coalesce_window_ms": float(self.coalesce_window_ms), "max_batch_size": int(self.max_batch_size),
+                "on_adapter_error": self.on_adapter_error}
 
     @property
     def backbone_name(self) -> str:

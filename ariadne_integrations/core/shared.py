@@ -1,11 +1,14 @@
 """Process-wide caches of loaded routers and adapter runtimes.
 
 Why: many wrapper objects (one per chain, per request, per test) over the same index must share one
-embedder and one backbone in memory. Keys hold the resolved index path and its ``index.json``
-modification time, so a re-saved index is loaded again.
+embedder and one backbone in memory. Routers are keyed by the resolved index path and the index's
+content checksum (``content_sha256`` of its manifest), so a re-saved index is loaded again; a runtime
+is kept per (index path, backbone, LRU bound) and its registered adapters are synced to the index's
+newest content (new adapters registered, removed ones forgotten, moved ones re-registered).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -20,12 +23,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_index", "cached_router", "cached_runtime", "bare_runtime", "clear_caches"]
+__all__ = ["check_index", "cached_router", "cached_runtime", "bare_runtime", "clear_caches", "index_version"]
 
 _LOCK = threading.Lock()
-_ROUTERS: dict[tuple[str, float], AriadneRouter] = {}
+_ROUTERS: dict[tuple[str, str], AriadneRouter] = {}
 _RUNTIMES: dict[tuple[str | None, str | None, int], GenerationBackend] = {}
+_RUNTIME_VERSIONS: dict[tuple[str | None, str | None, int], str] = {}
 _KEY_LOCKS: dict[Any, threading.Lock] = {}
+_STAMPS: dict[str, tuple[tuple[int, int, int], str]] = {}  # index root -> (stat of index.json, content checksum)
 
 
 def _key_lock(key: Any) -> threading.Lock:
@@ -33,13 +38,43 @@ def _key_lock(key: Any) -> threading.Lock:
         return _KEY_LOCKS.setdefault(key, threading.Lock())
 
 
-def _index_key(index_dir: str | os.PathLike[str]) -> tuple[str, float]:
-    root = Path(index_dir).expanduser().resolve()
+def index_version(index_dir: str | os.PathLike[str]) -> str:
+    """The index's content checksum (its manifest's ``content_sha256``; for a format-1 index, the sha256
+    of ``index.json``); "" when it cannot be read.
+
+    Why not the modification time: two saves within the clock's resolution, or a copy that keeps times,
+    look unchanged. The manifest is replaced atomically on save, so it is re-read only when its stat
+    (inode, mtime, size) changed: one stat per call otherwise.
+    """
+    root = str(Path(index_dir).expanduser().resolve())
+    path = Path(root) / INDEX_META_FILE
     try:
-        mtime = (root / INDEX_META_FILE).stat().st_mtime
+        st = path.stat()
     except OSError:
-        mtime = -1.0
-    return str(root), mtime
+        return ""
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    known = _STAMPS.get(root)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return ""
+    digest = ""
+    try:
+        import json
+
+        meta = json.loads(raw)
+        digest = meta.get("content_sha256") or "" if isinstance(meta, dict) else ""
+    except ValueError:
+        pass
+    digest = digest or hashlib.sha256(raw).hexdigest()
+    _STAMPS[root] = (stamp, digest)
+    return digest
+
+
+def _index_key(index_dir: str | os.PathLike[str]) -> tuple[str, str]:
+    return str(Path(index_dir).expanduser().resolve()), index_version(index_dir)
 
 
 def check_index(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -53,7 +88,7 @@ def check_index(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def cached_router(index_dir: str | os.PathLike[str]) -> AriadneRouter:
-    """Load an index once per process (re-loaded when its index.json changes)."""
+    """Load an index once per process (re-loaded when its content checksum changes)."""
     key = _index_key(index_dir)
     router = _ROUTERS.get(key)
     if router is not None:
@@ -65,7 +100,10 @@ def cached_router(index_dir: str | os.PathLike[str]) -> AriadneRouter:
 
             logger.info("loading routing index %s", key[0])
             router = AriadneRouter.load(key[0])
-            _ROUTERS[key] = router
+            with _LOCK:
+                for old in [k for k in _ROUTERS if k[0] == key[0]]:  # older contents of the same folder
+                    del _ROUTERS[old]
+                _ROUTERS[key] = router
     return router
 
 
@@ -80,22 +118,48 @@ def _runtime(key: tuple[str | None, str | None, int], adapters: dict[str, str] |
 
             logger.info("creating adapter runtime (backbone=%s, %d adapters)", key[1] or "embedded default",
                         len(adapters or {}))
-            rt = AdapterRuntime(backbone=key[1], adapters=adapters or {}, max_loaded_adapters=key[2])
+            rt = AdapterRuntime(backbone=key[1], max_loaded_adapters=key[2])
+            for name, path in (adapters or {}).items():
+                rt.register_adapter(name, path, strict=False)  # a broken folder fails only its own rows
             _RUNTIMES[key] = rt
     return rt
 
 
+def _sync_adapters(rt: Any, paths: dict[str, str]) -> None:
+    """Make ``rt``'s registered adapters exactly ``paths`` (a re-saved index added, removed or moved some)."""
+    for name in rt.registered_adapters:
+        if name not in paths:
+            logger.info("adapter %s left the index; unregistering it", name)
+            rt.unregister_adapter(name)
+    for name, path in paths.items():
+        if name in rt.registered_adapters and rt.adapter_folder(name) == Path(path).expanduser().resolve():
+            continue
+        if name in rt.registered_adapters:
+            rt.unregister_adapter(name)
+        logger.info("registering adapter %s from the re-saved index", name)
+        rt.register_adapter(name, path, strict=False)
+
+
 def cached_runtime(index_dir: str | os.PathLike[str], backbone: str | None, max_loaded_adapters: int) -> GenerationBackend:
-    """One AdapterRuntime per (index, backbone, LRU bound), with the index's adapter folders registered."""
-    key = (_index_key(index_dir)[0], None if backbone is None else str(backbone), int(max_loaded_adapters))
-    if key in _RUNTIMES:
+    """One AdapterRuntime per (index, backbone, LRU bound), with the index's adapter folders registered
+    (synced again whenever the index's content checksum changed since)."""
+    root, digest = _index_key(index_dir)
+    key = (root, None if backbone is None else str(backbone), int(max_loaded_adapters))
+    if key in _RUNTIMES and _RUNTIME_VERSIONS.get(key) == digest:
         return _RUNTIMES[key]
     router = cached_router(index_dir)
     paths = {n: p for n in router.adapters if (p := router.adapter_path(n))}
     missing = [n for n in router.adapters if n not in paths]
     if missing:
         logger.warning("index %s records no adapter folder for %s; queries routed there will fail", key[0], missing)
-    return _runtime(key, paths)
+    fresh = key not in _RUNTIMES
+    rt = _runtime(key, paths)
+    if not fresh:
+        with _key_lock(("runtime", key)):
+            if _RUNTIME_VERSIONS.get(key) != digest:
+                _sync_adapters(rt, paths)
+    _RUNTIME_VERSIONS[key] = digest
+    return rt
 
 
 def bare_runtime(backbone: str | None, max_loaded_adapters: int = 8) -> GenerationBackend:
@@ -108,3 +172,5 @@ def clear_caches() -> None:
     with _LOCK:
         _ROUTERS.clear()
         _RUNTIMES.clear()
+        _RUNTIME_VERSIONS.clear()
+        _STAMPS.clear()

@@ -37,7 +37,7 @@ from pydantic import AliasChoices, ConfigDict, Field, field_validator
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import chat_message, check_route_text, route_text_of, validate_prompt
 from ariadne_integrations.core.structured import ToolPlan, normalize_tool_choice, parse_structured, tool_plan
-from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.errors import InvalidInputError, PartialBatchError
 from ariadne_integrations.langchain._base import AriadneLangChainBase, served_model_name
 
 __all__ = ["ChatAriadne", "to_chat_messages", "routing_text"]
@@ -429,6 +429,11 @@ class ChatAriadne(AriadneLangChainBase, BaseChatModel):
         for idx, fut in futures:
             try:
                 results = fut.result()
+            except PartialBatchError as exc:  # an adapter failed to load: its inputs fail in their own calls
+                for i, r in zip(idx, exc.results):
+                    if r is not None:
+                        ready.setdefault(self._key(*items[i]), []).append(r)
+                continue
             except Exception as exc:  # noqa: BLE001 - see above
                 logger.debug("batched prefetch of %d inputs failed (%s); answering them one by one", len(idx), exc)
                 continue

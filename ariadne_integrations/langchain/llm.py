@@ -21,7 +21,7 @@ from pydantic import ConfigDict, field_validator
 from ariadne_integrations.core.async_bridge import aiter_in_thread
 from ariadne_integrations.core.prompts import check_route_text, validate_prompt
 from ariadne_integrations.core.structured import parse_structured
-from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.errors import InvalidInputError, PartialBatchError
 from ariadne_integrations.langchain._base import AriadneLangChainBase, token_usage
 
 __all__ = ["AriadneLLM"]
@@ -237,7 +237,7 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         if ok:
             res = super().batch([inputs[i] for i in ok], [configs[i] for i in ok], return_exceptions=True, **kwargs)
             if len(ok) > 1 and _failed_together(res):
-                res = [self._invoke_or_error(inputs[i], configs[i], **kwargs) for i in ok]
+                res = _rows_of(res[0], len(ok)) or [self._invoke_or_error(inputs[i], configs[i], **kwargs) for i in ok]
             for i, r in zip(ok, res):
                 out[i] = r
         return out
@@ -259,7 +259,9 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
         if ok:
             res: list[Any] = await super().abatch([inputs[i] for i in ok], [configs[i] for i in ok],
                                                   return_exceptions=True, **kwargs)
-            if len(ok) > 1 and _failed_together(res):
+            if len(ok) > 1 and _failed_together(res) and (rows := _rows_of(res[0], len(ok))) is not None:
+                res = rows
+            elif len(ok) > 1 and _failed_together(res):
                 res = []
                 for i in ok:
                     try:
@@ -275,6 +277,14 @@ class AriadneLLM(AriadneLangChainBase, BaseLLM):
             return self.invoke(item, config, **kwargs)
         except Exception as exc:  # noqa: BLE001 - reported per prompt
             return exc
+
+
+def _rows_of(exc: Any, n: int) -> list[Any] | None:
+    """Each row's answer or own error when the one batched call failed only for some rows' adapters
+    (PartialBatchError: the other rows were answered in that same call); None otherwise."""
+    if not isinstance(exc, PartialBatchError) or len(exc.results) != n:
+        return None
+    return [exc.row_errors.get(i, exc) if r is None else r.text for i, r in enumerate(exc.results)]
 
 
 def _failed_together(results: list[Any]) -> bool:

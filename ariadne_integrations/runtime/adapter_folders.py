@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ariadne_integrations.constants import PEFT_CONFIG_FILE, PEFT_WEIGHT_FILES
 from ariadne_integrations.errors import AdapterLoadError
 
-__all__ = ["check_adapter_folder", "check_adapter_shapes", "invalidate_adapter_folder", "peft_name"]
+__all__ = ["check_adapter_base_model", "check_adapter_folder", "check_adapter_shapes", "check_adapter_weights",
+           "invalidate_adapter_folder", "peft_name"]
 
 _PEFT_KEY_PREFIX = "base_model.model."  # how peft prefixes module paths in saved adapter weights
 
@@ -87,6 +89,74 @@ def check_adapter_shapes(base_model: Any, folder: Path) -> None:
                     f"adapter {folder}: {mod_path} has output size {shape[0]} but the backbone has {out_f}: "
                     "it was trained for a different base model"
                 )
+
+
+def _model_key(name: str) -> str:
+    """A model's name without its folder, case, or the cache's ``-<12 hex>`` suffix (hub id and converted
+    cache folder of one model compare equal)."""
+    base = str(name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
+    return re.sub(r"-[0-9a-f]{12}$", "", base)
+
+
+def _hub_like(name: str) -> bool:
+    """A hub id, or the package's converted cache folder of one (``<model>-<12 hex>``): a name that says
+    which model it is. A user's own folder says nothing about the model it holds."""
+    if re.search(r"-[0-9a-f]{12}$", name.rstrip("/\\")):
+        return True
+    return not name.startswith((".", "/", "~", "\\")) and not Path(name).expanduser().exists()
+
+
+def check_adapter_base_model(folder: Path, backbone_name: str) -> None:
+    """Refuse an adapter whose config names another base model than the backbone.
+
+    Why: a LoRA for a sibling model with the same shapes (SmolLM2-135M on the -Instruct backbone) loads
+    fine and answers plausibly but wrong. Compared by model name (last path part, case-insensitive, the
+    cache suffix dropped), and only when both names identify a model (a hub id or the converted default):
+    a backbone or base model given as the user's own folder, or a config without
+    ``base_model_name_or_path``, is not checked.
+    """
+    try:
+        cfg = json.loads((folder / PEFT_CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AdapterLoadError(f"{folder / PEFT_CONFIG_FILE} cannot be read ({exc}); re-save the adapter") from None
+    named = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
+    if not isinstance(named, str) or not named.strip() or not _hub_like(named) or not _hub_like(backbone_name):
+        return
+    if _model_key(named) != _model_key(backbone_name):
+        raise AdapterLoadError(
+            f"adapter {folder} was trained for base model {named!r}, but the backbone is {backbone_name!r}: "
+            "load it on that base model; if both are the same model under another name, set "
+            f"base_model_name_or_path in its {PEFT_CONFIG_FILE}"
+        )
+
+
+def check_adapter_weights(folder: Path) -> None:
+    """Refuse adapter weights that hold no LoRA tensors, or NaN / infinite values.
+
+    Why: peft loads both without complaint; the first answers exactly like the bare backbone, the
+    second with empty or garbage text. Only safetensors weights are read (LoRA tensors are small).
+    """
+    f = folder / PEFT_WEIGHT_FILES[0]
+    if not f.is_file():
+        return
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(f), framework="pt") as fh:
+            keys = [k for k in fh.keys() if ".lora_" in k]
+            if not keys:
+                raise AdapterLoadError(f"{f} holds no LoRA tensors (no lora_A / lora_B weights); it is not a LoRA adapter "
+                                       "or it was saved empty: re-train or re-save it")
+            for k in keys:
+                t = fh.get_tensor(k)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    raise AdapterLoadError(f"{f}: tensor {k} holds NaN or infinite values (training diverged?); "
+                                           "re-train the adapter")
+    except AdapterLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read means a corrupt or truncated file
+        raise AdapterLoadError(f"{f} cannot be read ({exc}); re-save the adapter") from None
 
 
 def invalidate_adapter_folder(path: str | os.PathLike[str]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_BACKBONE_ID
-from ariadne_integrations.errors import InvalidInputError, UnknownAdapterError
+from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, PartialBatchError, PromptTooLongError, UnknownAdapterError
 from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, peft_name
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
 from ariadne_integrations.runtime.constrained import RowGrammars, compile_schemas
@@ -79,11 +79,21 @@ class AdapterRuntime:
     def _shared(self) -> SharedModel:
         return shared_model_for(self.backbone)
 
-    def register_adapter(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Make an adapter folder available under ``name`` (weights load on first use)."""
+    def register_adapter(self, name: str, path: str | os.PathLike[str], *, strict: bool = True) -> None:
+        """Make an adapter folder available under ``name`` (weights load on first use).
+
+        ``strict=False`` registers a folder even when it is missing or broken now: its rows then fail
+        with ``AdapterLoadError`` at generation (an index with one bad adapter still serves the others).
+        """
         if not isinstance(name, str) or not name.strip() or name == BASE_ADAPTER:
             raise InvalidInputError(f"adapter name must be a non-empty string other than {BASE_ADAPTER!r}, got {name!r}")
-        folder = check_adapter_folder(path)
+        try:
+            folder = check_adapter_folder(path)
+        except AdapterLoadError as exc:
+            if strict:
+                raise
+            logger.warning("adapter %s: %s; its queries will fail until the folder is fixed", name, exc)
+            folder = Path(path).expanduser().resolve()
         with self._reg_lock:
             self._registry[name] = folder
 
@@ -98,6 +108,10 @@ class AdapterRuntime:
         folder = self._folder(name)
         if self._backbone is not None:
             self._shared().unload(peft_name(folder))
+
+    def adapter_folder(self, name: str) -> Path:
+        """The resolved folder registered under ``name`` (UnknownAdapterError when none is)."""
+        return self._folder(name)
 
     def has_adapter(self, name: str) -> bool:
         """Whether ``name`` is registered (loaded or not), as GenerationBackend asks."""
@@ -147,9 +161,11 @@ class AdapterRuntime:
         for i, p in enumerate(prompts):
             enc = tok(self._render(p, config), add_special_tokens=False)["input_ids"]
             if len(enc) > limit:
-                logger.warning("prompt %d has %d tokens; keeping the last %d (context window %d minus max_new_tokens)",
-                               i, len(enc), limit, self.backbone.context_window)
-                enc = enc[-limit:]
+                raise PromptTooLongError(
+                    f"prompts[{i}] has {len(enc)} tokens (chat template included), but the backbone's "
+                    f"{self.backbone.context_window}-token context leaves {limit} after max_new_tokens="
+                    f"{config.max_new_tokens}: shorten the text by at least {len(enc) - limit} tokens (keep the "
+                    "instruction), or lower max_new_tokens", prompt_tokens=len(enc), limit=limit)
             ids.append(enc)
         batch = tok.pad({"input_ids": ids}, padding=True, return_tensors="pt")
         return batch, [len(x) for x in ids]
@@ -213,14 +229,17 @@ class AdapterRuntime:
             raise InvalidInputError(f"json_schemas must be a list with one entry (a schema or None) per prompt ({n})")
         return [None if s is None else schema_text(s) for s in json_schemas]
 
-    def _adapter_names(self, adapters: Sequence[str | None]) -> list[str] | None:
-        """peft's per-row adapter names (loading what is needed); None when no row uses an adapter."""
+    def _adapter_names(self, adapters: Sequence[str | None]) -> tuple[list[str] | None, dict[int, AdapterLoadError]]:
+        """peft's per-row adapter names (loading what is needed; None when no row uses an adapter), and
+        the rows whose adapter failed to load with its error (their name is BASE_ADAPTER)."""
         used = [a for a in adapters if a is not None]
         if not used:
-            return None
+            return None, {}
         unique = list(dict.fromkeys(self._folder(a) for a in used))
-        peft_names = dict(zip(unique, self._shared().ensure(unique, self.max_loaded_adapters)))
-        return [peft_names[self._folder(a)] if a is not None else BASE_ADAPTER for a in adapters]
+        failed: dict[Path, AdapterLoadError] = {}
+        peft_names = dict(zip(unique, self._shared().ensure(unique, self.max_loaded_adapters, errors=failed)))
+        errors = {i: failed[self._folder(a)] for i, a in enumerate(adapters) if a is not None and self._folder(a) in failed}
+        return [peft_names[self._folder(a)] or BASE_ADAPTER if a is not None else BASE_ADAPTER for a in adapters], errors
 
     # ------------------------------------------------------------------ generation
     def _call_generate(self, shared: SharedModel, batch: Any, names: list[str] | None, kw: dict[str, Any]) -> Any:
@@ -250,9 +269,11 @@ class AdapterRuntime:
 
         ``json_schemas`` (one per prompt, None = free text) overrides ``config.json_schema`` per row:
         rows with a schema are decoded under that schema's grammar, the others freely, in the same call.
-        """
-        import torch
 
+        An adapter that fails to load fails only its rows: a one-prompt call raises its ``AdapterLoadError``;
+        a larger one raises ``PartialBatchError`` holding the other rows' results. A prompt that does not
+        fit the context raises ``PromptTooLongError`` (nothing is truncated).
+        """
         config = config or GenerationConfig()
         adapters = [None] * len(prompts) if adapters is None else list(adapters)
         self._validate(prompts, adapters)
@@ -263,13 +284,37 @@ class AdapterRuntime:
         grammars = self._grammars(schemas)
         shared = self._shared()
         with shared.lock:
-            names = self._adapter_names(adapters)
-            batch, prompt_lens = self._encode(prompts, config)
-            kw = self._gen_kwargs(config, grammars)
-            if config.seed is not None:
-                torch.manual_seed(config.seed)
-            with torch.inference_mode():
-                out = self._call_generate(shared, batch, names, kw)
+            names, errors = self._adapter_names(adapters)
+            if not errors:
+                return self._run(shared, prompts, adapters, names, config, schemas, grammars)
+            # Only the rows of the adapter that failed to load fail; the others are answered in one batch.
+            first = errors[min(errors)]
+            if len(prompts) == 1:
+                raise first
+            keep = [i for i in range(len(prompts)) if i not in errors]
+            results: list[GenerationResult | None] = [None] * len(prompts)
+            if keep:
+                sub_adapters = [adapters[i] for i in keep]
+                sub_names = None if names is None or all(a is None for a in sub_adapters) else [names[i] for i in keep]
+                sub_schemas = [schemas[i] for i in keep]
+                answered = self._run(shared, [prompts[i] for i in keep], sub_adapters, sub_names, config, sub_schemas,
+                                     self._grammars(sub_schemas))
+                for i, r in zip(keep, answered):
+                    results[i] = r
+        raise PartialBatchError(f"{len(errors)} of {len(prompts)} prompts could not be answered: {first}",
+                                results=results, row_errors=dict(errors))
+
+    def _run(self, shared: SharedModel, prompts: Sequence[Prompt], adapters: Sequence[str | None], names: list[str] | None,
+             config: GenerationConfig, schemas: Sequence[str | None], grammars: RowGrammars | None) -> list[GenerationResult]:
+        """One ``generate`` over rows whose adapters are loaded (``shared.lock`` held)."""
+        import torch
+
+        batch, prompt_lens = self._encode(prompts, config)
+        kw = self._gen_kwargs(config, grammars)
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            out = self._call_generate(shared, batch, names, kw)
         new = out[:, batch["input_ids"].shape[1]:]
         complete = grammars.completed(out) if grammars is not None else [True] * len(prompts)
         results = []
@@ -320,7 +365,9 @@ class AdapterRuntime:
         def run() -> None:
             try:
                 with shared.lock:
-                    names = self._adapter_names([adapter])
+                    names, errors = self._adapter_names([adapter])
+                    if errors:
+                        raise errors[0]
                     batch, lens = self._encode([prompt], config)
                     result["prompt_len"] = lens[0]
                     kw = self._gen_kwargs(config, grammars)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ariadne_integrations.errors import AdapterLoadError
-from ariadne_integrations.runtime.adapter_folders import check_adapter_shapes, peft_name
+from ariadne_integrations.runtime.adapter_folders import (
+    check_adapter_base_model,
+    check_adapter_folder,
+    check_adapter_shapes,
+    check_adapter_weights,
+    peft_name,
+)
 from ariadne_integrations.runtime.backbone import Backbone
 
 logger = logging.getLogger(__name__)
@@ -37,22 +43,31 @@ class SharedModel:
         self.peft: Any = None
         self.loaded: OrderedDict[str, Path] = OrderedDict()
 
-    def ensure(self, folders: Sequence[Path], max_loaded: int) -> list[str]:
+    def ensure(self, folders: Sequence[Path], max_loaded: int,
+               errors: dict[Path, AdapterLoadError] | None = None) -> list[str | None]:
         """Load these adapter folders (if not yet) and return their peft names, in order.
 
         Beyond ``max_loaded``, the least recently used adapters are unloaded, never one of ``folders``
-        (a batch that needs more keeps all it needs).
+        (a batch that needs more keeps all it needs). ``errors`` given: a folder that fails to load is
+        recorded there (its name is None) and the others still load; else the first failure raises.
         """
-        names = []
+        names: list[str | None] = []
         with self.lock:
             for folder in folders:
                 name = peft_name(folder)
                 if name in self.loaded:
                     self.loaded.move_to_end(name)
                 else:
-                    self._load(folder, name)
+                    try:
+                        self._load(folder, name)
+                    except AdapterLoadError as exc:
+                        if errors is None:
+                            raise
+                        errors[folder] = exc
+                        names.append(None)
+                        continue
                 names.append(name)
-            keep = set(names)
+            keep = {n for n in names if n is not None}
             while len(self.loaded) > max(max_loaded, len(keep)):
                 victim = next(n for n in self.loaded if n not in keep)
                 self.unload(victim)
@@ -61,7 +76,10 @@ class SharedModel:
     def _load(self, folder: Path, name: str) -> None:
         from peft import PeftModel
 
+        check_adapter_folder(folder)  # it may have gone since registration (unmounted, deleted)
+        check_adapter_base_model(folder, self.backbone.name)
         check_adapter_shapes(self.backbone.model, folder)
+        check_adapter_weights(folder)
         logger.info("loading adapter %s as %s", folder, name)
         try:
             if self.peft is None:
@@ -79,13 +97,29 @@ class SharedModel:
                     # Rows still choose theirs via adapter_names, so this global never selects outputs.
                     self.peft.set_adapter(name)
         except Exception as exc:
-            if self.peft is not None and name in getattr(self.peft, "peft_config", {}):
-                try:
-                    self.peft.delete_adapter(name)
-                except Exception:  # pragma: no cover - best effort cleanup
-                    logger.exception("cleanup of half-loaded adapter %s failed", name)
+            self._clean_up_failed(name)
             raise AdapterLoadError(f"could not load adapter {folder}: {exc.__class__.__name__}: {exc}") from exc
         self.loaded[name] = folder
+
+    def _clean_up_failed(self, name: str) -> None:
+        """Remove what a failed load injected, so the model is as before (peft injects the LoRA layers
+        before it reads the weights, and on a first load the PeftModel that holds them is lost)."""
+        try:
+            if self.peft is not None:
+                if name in getattr(self.peft, "peft_config", {}):
+                    self.peft.delete_adapter(name)
+                return
+            from peft.tuners.tuners_utils import BaseTunerLayer
+
+            model = self.backbone.model
+            for mod_name, module in list(model.named_modules()):
+                if isinstance(module, BaseTunerLayer) and mod_name:
+                    parent_name, _, child = mod_name.rpartition(".")
+                    parent = model.get_submodule(parent_name) if parent_name else model
+                    setattr(parent, child, module.get_base_layer())
+            model.__dict__.pop("peft_config", None)
+        except Exception:  # pragma: no cover - best effort cleanup
+            logger.exception("cleanup of half-loaded adapter %s failed", name)
 
     def unload(self, name: str) -> None:
         """Free one adapter's weights by peft name (nothing happens when it is not loaded)."""

@@ -30,7 +30,8 @@ def test_fast_path_matches_peft_logits(mixed_runtime):
     adapters = ["r4_qv", "r8_qkvo", None, "r2_mlp", "r4_qv"]
     shared = rt._shared()
     with shared.lock:
-        names = rt._adapter_names(adapters)
+        names, failed = rt._adapter_names(adapters)
+        assert not failed
         batch, _ = rt._encode(PROMPTS, rt_config())
         with torch.inference_mode():
             reference = shared.peft(**batch, adapter_names=names).logits

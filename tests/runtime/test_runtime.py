@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from safetensors.torch import load_file, save_file
 
-from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, UnknownAdapterError
+from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, PromptTooLongError, UnknownAdapterError
 from ariadne_integrations.runtime.adapters import AdapterRuntime
 from ariadne_integrations.runtime.generation import GenerationConfig
 
@@ -186,12 +185,12 @@ def test_bad_config():
         GenerationConfig(max_new_tokens=0)
 
 
-def test_long_prompt_is_truncated_from_the_left(runtime, backbone, monkeypatch, caplog):
+def test_long_prompt_is_refused_not_truncated(runtime, backbone, monkeypatch):
+    """Keeping the tail cut the instruction; now the caller is told by how much to shorten (README: long prompts)."""
     monkeypatch.setattr(type(backbone), "context_window", property(lambda self: 64))
-    with caplog.at_level(logging.WARNING):
-        res = runtime.generate(["word " * 200], [None], GenerationConfig(max_new_tokens=4))[0]
-    assert res.prompt_tokens == 60
-    assert "keeping the last 60" in caplog.text
+    with pytest.raises(PromptTooLongError, match="leaves 60 after max_new_tokens=4") as info:
+        runtime.generate(["word " * 200], [None], GenerationConfig(max_new_tokens=4))
+    assert info.value.limit == 60 and info.value.prompt_tokens > 60
 
 
 def test_chat_messages_prompt(runtime):
