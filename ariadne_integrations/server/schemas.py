@@ -102,7 +102,8 @@ class _Request(_Body):
     """Absent = 0 (greedy), unlike OpenAI's default of 1: the adapters are meant to answer deterministically."""
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: Union[str, list[str], None] = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)
+    """The range torch's generator accepts."""
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = None

@@ -330,3 +330,32 @@ def test_cli_serve_passes_limits_and_warns_on_a_public_bind(monkeypatch: pytest.
     assert "warning:" not in res.output and seen["host"] == "127.0.0.1" and seen["port"] == 8000
     res = runner.invoke(app, ["serve", "--index", str(tmp_path)])
     assert res.exit_code == 2  # not an index: one error line (create_app is not mocked away: serve checks first)
+
+
+def test_concurrent_requests_share_one_mixed_adapter_batch() -> None:
+    backend = FakeBackend(ADAPTERS)
+    gen = RoutedGenerator(None, backend, adapter_names=ADAPTERS, coalesce_window_ms=200)
+    n = 12
+    with TestClient(create_app(gen)) as c, ThreadPoolExecutor(n) as pool:
+        barrier = threading.Barrier(n)
+
+        def call(i: int) -> Any:
+            barrier.wait()
+            return c.post(CHAT, json=_chat(ADAPTERS[i % 2], f"prompt {i}")).json()
+
+        bodies = list(pool.map(call, range(n)))
+    assert [b["choices"][0]["message"]["content"] for b in bodies] == [f"[{ADAPTERS[i % 2]}] prompt {i}" for i in range(n)]
+    assert [b["ariadne"]["adapter"] for b in bodies] == [ADAPTERS[i % 2] for i in range(n)]
+    assert len(backend.calls) < n  # coalesced: fewer generate calls than requests
+    assert any(set(adapters) == set(ADAPTERS) for _, adapters, _ in backend.calls)  # a mixed-adapter batch
+
+
+@pytest.mark.parametrize("body", [b'{"model": "sql", "messages": [{"role": "user", "content": "x"}], "temperature": NaN}',
+                                  b'{"model": "sql", "messages": [{"role": "user", "content": "x"}], "top_p": Infinity}',
+                                  b'{"model": "sql", "messages": [{"role": "user", "content": "x"}], "seed": 1e400}',
+                                  b'{"model": "sql", "messages": [{"role": "user", "content": "x"}], "seed": 99999999999999999999999}',
+                                  b'{"model": "sql", "messages": [{"role": "user", "content": "\\ud800"}]}',
+                                  b'{"model": "\\ud800", "messages": [{"role": "user", "content": "x"}]}'])
+def test_odd_values_are_4xx_not_500(client: TestClient, body: bytes) -> None:
+    resp = client.post(CHAT, content=body, headers={"content-type": "application/json"})
+    assert 400 <= resp.status_code < 500 and set(resp.json()["error"]) == {"message", "type", "param", "code"}, resp.text
