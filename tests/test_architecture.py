@@ -20,12 +20,14 @@ FORBIDDEN_INTERNAL = {
     "langchain": ("llama_index", "runtime", "cli"),
     "llama_index": ("langchain", "runtime", "cli"),
     "cli": ("langchain", "llama_index"),
+    "server": ("runtime", "langchain", "llama_index", "cli", "demo"),
 }
 # package -> third-party top-level modules it must not import at module level
 FORBIDDEN_AT_IMPORT = {
     "routing": ("torch", "transformers", "sentence_transformers", "langchain_core", "llama_index", "matplotlib"),
     "core": ("torch", "transformers", "langchain_core", "llama_index"),
     "runtime": ("langchain_core", "llama_index"),
+    "server": ("torch", "transformers", "langchain_core", "llama_index"),
 }
 
 

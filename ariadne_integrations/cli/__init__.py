@@ -4,6 +4,7 @@
 - :mod:`.index_commands`: ``ariadne index build|info|add|remove|calibrate``.
 - :mod:`.route_commands`: ``ariadne route``, ``ariadne eval``.
 - :mod:`.runtime_commands`: ``ariadne train``, ``ariadne generate``.
+- :mod:`.serve_commands`: ``ariadne serve`` (the OpenAI-compatible server, extra ``serve``).
 
 Each command module imports only :mod:`._app` (and the library, lazily inside its commands, so
 ``ariadne --help`` stays fast); :func:`main` imports them all, which registers their commands, and runs
@@ -19,7 +20,7 @@ __all__ = ["app", "main", "register_commands"]
 def register_commands() -> None:
     """Import every command module, which adds its commands to :data:`app` (idempotent)."""
     # Order = order in `ariadne --help` (commands first, then the `index` group).
-    from ariadne_integrations.cli import index_commands, route_commands, runtime_commands
+    from ariadne_integrations.cli import index_commands, route_commands, runtime_commands, serve_commands
 
 
 def main() -> None:
