@@ -128,6 +128,7 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "median_seconds": med, "all_seconds": times, "completion_tokens": tokens,
         "tokens_per_second": {m: total / s for m, s in med.items()},
+        "ratio_meaning": "server seconds / in-process seconds: below 1, the server is faster",
         "ratio_in_process_vs_server_concurrent": med["server_concurrent_16"] / med["in_process_mixed_batch"],
         "ratio_in_process_vs_server_sequential_grouped": med["server_sequential_grouped"] / med["in_process_mixed_batch"],
         "ratio_in_process_vs_server_one_alias": med["server_sequential_one_alias"] / med["in_process_mixed_batch"],
@@ -138,9 +139,12 @@ def main() -> None:
     print(f"\n{'mode':<32}{'median s':>10}{'tok/s':>8}")
     for m, v in med.items():
         print(f"{m:<32}{v:>10.2f}{total / v:>8.1f}")
-    print(f"in-process mixed batch is {result['ratio_in_process_vs_server_concurrent']:.2f}x the speed of the llama.cpp server "
-          f"with 16 concurrent requests ({result['ratio_in_process_vs_server_sequential_grouped']:.2f}x vs sequential grouped, "
-          f"{result['ratio_in_process_vs_server_one_alias']:.2f}x vs one alias without LoRA)")
+    def faster(ratio: float) -> str:
+        return f"{1 / ratio:.2f}x faster" if ratio < 1 else f"{ratio:.2f}x slower"
+
+    print(f"llama.cpp server with 16 concurrent requests: {faster(result['ratio_in_process_vs_server_concurrent'])} than the "
+          f"in-process mixed batch (sequential grouped: {faster(result['ratio_in_process_vs_server_sequential_grouped'])}; "
+          f"one alias without LoRA: {faster(result['ratio_in_process_vs_server_one_alias'])})")
     print(f"alias switch on the server: +{result['switch_seconds']:.2f} s per switch; server start {startup:.1f} s")
     print(f"load average before {load_before[0]:.2f}, after {result['load_average_after'][0]:.2f} ({os.cpu_count()} CPUs)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
