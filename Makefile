@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint clean engine test-engine bench-engine
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,31 @@ BENCHES := bench_routing bench_embedder bench_generation bench_langchain bench_l
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py; done
+
+# llama.cpp as the serving engine (optional; README "llama.cpp server"): llama-cpp-python[server] is compiled once
+# with CMAKE_ARGS=-DGGML_NATIVE=OFF (the native build crashed with an illegal instruction on these machines; about
+# 6 min on 2 cores) into a wheel cached per machine (py3-none-linux_x86_64: it loads libllama through ctypes), then installed from it.
+LLAMA_CPP_VERSION ?= 0.3.36
+ARIADNE_WHEEL_CACHE ?= $(HOME)/.cache/ariadne-integrations/wheels
+HAS_ENGINE := from ariadne_integrations.runtime.llamacpp_server import llamacpp_available as a; raise SystemExit(not a())
+
+engine: $(STAMP)
+	@if $(BIN)/python -c "$(HAS_ENGINE)" 2>/dev/null; then echo "llama-cpp-python[server] is installed"; else \
+	  set -e; mkdir -p "$(ARIADNE_WHEEL_CACHE)"; \
+	  pat="$(ARIADNE_WHEEL_CACHE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl"; \
+	  if ! ls $$pat >/dev/null 2>&1; then \
+	    echo "building llama-cpp-python $(LLAMA_CPP_VERSION) once (about 6 min on 2 cores) into $(ARIADNE_WHEEL_CACHE)"; \
+	    CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel -q --no-deps "llama-cpp-python==$(LLAMA_CPP_VERSION)" -w "$(ARIADNE_WHEEL_CACHE)"; \
+	  fi; \
+	  $(BIN)/pip install -q "$$(ls $$pat | head -1)[server]"; \
+	fi
+
+# The engine tests with the engine required (a missing llama-cpp-python fails them instead of skipping).
+test-engine: engine
+	ARIADNE_REQUIRE_ENGINE=1 $(BIN)/python -m pytest -q -s tests/engine
+
+bench-engine: engine
+	$(BIN)/python benchmarks/bench_engine.py
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .

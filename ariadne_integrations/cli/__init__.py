@@ -3,7 +3,7 @@
 - :mod:`._app`: the typer apps (``app``, ``index_app``) and the shared error handling; imports no command module.
 - :mod:`.index_commands`: ``ariadne index build|info|add|remove|calibrate``.
 - :mod:`.route_commands`: ``ariadne route``, ``ariadne eval``.
-- :mod:`.runtime_commands`: ``ariadne train``, ``ariadne generate``.
+- :mod:`.runtime_commands`: ``ariadne train``, ``ariadne generate``, ``ariadne export-gguf``.
 - :mod:`.serve_commands`: ``ariadne serve`` (the OpenAI-compatible server, extra ``serve``).
 
 Each command module imports only :mod:`._app` (and the library, lazily inside its commands, so

@@ -1,4 +1,4 @@
-"""`ariadne train` and `ariadne generate`: the runtime's commands (torch is imported inside them)."""
+"""`ariadne train`, `ariadne generate` and `ariadne export-gguf`: the runtime's commands (torch is imported inside them)."""
 from __future__ import annotations
 
 import json
@@ -68,3 +68,26 @@ def generate(
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     for p, r in zip(prompts, rt.generate(prompts, ["cli" if adapter else None] * len(prompts), cfg)):
         typer.echo(f"{p}\n-> {r.text}")
+
+
+@app.command("export-gguf")
+@clean_errors
+def export_gguf(
+    adapter_dir: Path = typer.Argument(..., help="PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)."),
+    out: Path = typer.Option(..., "--out", help="The .gguf LoRA file to write (replaced atomically)."),
+    base: Optional[Path] = typer.Option(
+        None, "--base", help="Backbone GGUF or transformers model folder (head counts, shape checks); default: the embedded SmolLM2 GGUF."
+    ),
+    dtype: str = typer.Option("f32", "--dtype", help="f32 (exact) or f16 (half the size)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Convert a PEFT LoRA adapter of a Llama-architecture backbone to llama.cpp's GGUF LoRA format."""
+    from ariadne_integrations.runtime.gguf_lora import export_gguf_lora
+
+    report = export_gguf_lora(adapter_dir, out, base=base, dtype=dtype)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    typer.echo(f"wrote {report.out} ({report.n_tensors} tensors, rank {report.rank}, alpha {report.alpha:g}, {report.dtype}; "
+               f"q/k rows permuted for llama.cpp in {len(report.permuted)} tensors)")
+    typer.echo(f"serve it with llama.cpp: a model entry with \"lora_path\": \"{report.out}\" beside the backbone GGUF")

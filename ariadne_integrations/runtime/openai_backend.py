@@ -360,7 +360,8 @@ class OpenAICompatibleBackend:
         if config.top_k is not None:
             extra["top_k"] = config.top_k
         if config.repetition_penalty is not None:
-            extra["repetition_penalty"] = config.repetition_penalty
+            extra["repetition_penalty"] = config.repetition_penalty  # vLLM / LoRAX
+            extra["repeat_penalty"] = config.repetition_penalty  # llama.cpp's name for it
         chat = self._use_chat(prompt, config)
         if config.json_schema is not None:
             (payload if chat else extra)["response_format"] = response_format(config.json_schema)

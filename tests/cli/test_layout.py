@@ -8,7 +8,7 @@ import pytest
 
 PKG = "ariadne_integrations.cli"
 COMMAND_MODULES = ("index_commands", "route_commands", "runtime_commands", "serve_commands")
-COMMANDS = ("route", "eval", "train", "generate", "serve", "index")
+COMMANDS = ("route", "eval", "train", "generate", "export-gguf", "serve", "index")
 INDEX_COMMANDS = ("build", "info", "add", "remove", "calibrate")
 HEAVY = ("torch", "transformers", "sentence_transformers", "peft", "numpy", "matplotlib")
 
