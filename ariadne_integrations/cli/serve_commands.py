@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from ariadne_integrations.cli._app import app, clean_errors, show
+from ariadne_integrations.cli._app import DEVICE_HELP, DTYPE_HELP, app, clean_errors, show
+from ariadne_integrations.devices import check_device, check_dtype
 
 API_KEY_ENV = "ARIADNE_API_KEY"  # the server's own constant (server/security.py); repeated here to keep --help light
 
@@ -30,6 +31,8 @@ def serve(
                                              help="Requests arriving within this window share one batch (0: off)."),
     max_batch_size: int = typer.Option(32, "--max-batch-size", min=1, help="Most prompts in one coalesced batch."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
 ) -> None:
     """Serve the index's adapters behind an OpenAI-compatible API (model "ariadne" routes each request)."""
     from ariadne_integrations.core.shared import check_index
@@ -37,6 +40,7 @@ def serve(
     from ariadne_integrations.server.schemas import ServerLimits
     from ariadne_integrations.server.security import bind_warning
 
+    device, dtype = check_device(device), check_dtype(dtype)  # a misspelling fails before anything else
     if api_key is not None and not api_key.strip():
         api_key = None  # an empty --api-key / $ARIADNE_API_KEY means none (and is warned about below)
     limits = ServerLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens_limit,
@@ -48,4 +52,5 @@ def serve(
         typer.echo(f"warning: {show(warning)}", err=True)
     typer.echo(f"serving {show(index)} on http://{show(host)}:{port}/v1 (model 'ariadne' routes; "
                f"{'API key required' if api_key else 'no API key'})", err=True)
-    run_server(index, host=host, port=port, api_key=api_key, limits=limits, backbone=backbone, log_level=log_level, warn=False)
+    run_server(index, host=host, port=port, api_key=api_key, limits=limits, backbone=backbone, log_level=log_level, warn=False,
+               device=device, dtype=dtype)

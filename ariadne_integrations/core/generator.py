@@ -258,6 +258,8 @@ class RoutedGenerator:
         max_loaded_adapters: int = 8,
         backend: GenerationBackend | None = None,
         adapter: str | None = None,
+        device: str | None = "auto",
+        dtype: str | None = "auto",
         threshold: float | None = None,
         min_margin: float | None = None,
         coalesce_window_ms: float = DEFAULT_COALESCE_WINDOW_MS,
@@ -267,7 +269,8 @@ class RoutedGenerator:
         """A generator over a saved index. Only index.json is read now; models load on first use.
 
         ``backend=None`` registers the index's adapter folders on an ``AdapterRuntime`` over
-        ``backbone`` (None = the embedded default), shared process-wide (so is its coalescer).
+        ``backbone`` (None = the embedded default) on ``device`` in ``dtype``, shared process-wide (so is its
+        coalescer); the index's embedder runs on ``device`` too.
         """
         path = Path(index_dir).expanduser().resolve()
         digest = index_version(path)
@@ -275,8 +278,9 @@ class RoutedGenerator:
         names = [a["name"] for a in meta["adapters"]]
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
-        be: Any = backend if backend is not None else (lambda: cached_runtime(path, backbone, max_loaded_adapters))
-        gen = cls(lambda: cached_router(path), be, adapter=adapter, adapter_names=names, threshold=threshold,
+        be: Any = backend if backend is not None else (
+            lambda: cached_runtime(path, backbone, max_loaded_adapters, device, dtype))
+        gen = cls(lambda: cached_router(path, device), be, adapter=adapter, adapter_names=names, threshold=threshold,
                   min_margin=min_margin, coalesce_window_ms=coalesce_window_ms, max_batch_size=max_batch_size,
                   on_adapter_error=on_adapter_error)
         gen._index_path, gen._index_digest = path, digest

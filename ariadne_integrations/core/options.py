@@ -34,6 +34,7 @@ from ariadne_integrations.constants import (
 from ariadne_integrations.core.generator import RoutedGenerator
 from ariadne_integrations.core.prompts import check_stop
 from ariadne_integrations.core.shared import bare_runtime, check_index
+from ariadne_integrations.devices import check_device, check_dtype
 from ariadne_integrations.errors import AriadneError, InvalidInputError, UnknownAdapterError
 from ariadne_integrations.runtime.generation import GenerationConfig
 
@@ -99,6 +100,12 @@ class RoutedModelOptions(BaseModel):
     """A ``GenerationBackend``; default: an ``AdapterRuntime`` over ``backbone`` with the index's adapters."""
     backbone: str | None = None
     """Hub id or local path of the base causal LM; None = the embedded SmolLM2-135M-Instruct."""
+    device: str = "auto"
+    """Where the local runtime runs the backbone: "auto" (CUDA when available, else CPU), "cpu", "cuda",
+    "cuda:N" or "mps". Checked for spelling at construction; a device that is not there fails at first use."""
+    dtype: str = "auto"
+    """The backbone's weights: "auto" (bfloat16 on a GPU that supports it, else float16 there; float32 on
+    CPU and MPS), "float32", "bfloat16" or "float16" (fp32/bf16/fp16 too)."""
     base_url: str | None = None
     """OpenAI-compatible multi-LoRA server (vLLM, LoRAX, llama.cpp server) instead of the local runtime."""
     api_key: SecretStr | None = None
@@ -174,6 +181,16 @@ class RoutedModelOptions(BaseModel):
         clone.__setstate__(copy.deepcopy(state, memo))
         return clone
 
+    @field_validator("device", mode="before")
+    @classmethod
+    def _check_device(cls, v: Any) -> str:
+        return check_device(v)
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _check_dtype(cls, v: Any) -> str:
+        return check_dtype(v)
+
     @field_validator("index", mode="before")
     @classmethod
     def _index_to_str(cls, v: Any) -> Any:
@@ -227,19 +244,21 @@ class RoutedModelOptions(BaseModel):
         if self.index is not None:
             return RoutedGenerator.from_index(
                 self.index, backbone=self.backbone, max_loaded_adapters=self.max_loaded_adapters, backend=backend,
-                adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin, **self._coalescing(),
+                device=self.device, dtype=self.dtype, adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin,
+                **self._coalescing(),
             )
         router, backbone, bound = self.router, self.backbone, self.max_loaded_adapters
+        device, dtype = self.device, self.dtype
         if backend is None and router is not None:
             def make_runtime() -> Any:
                 from ariadne_integrations.runtime.adapters import AdapterRuntime
 
                 paths = {n: p for n in router.adapters if (p := router.adapter_path(n))}
-                return AdapterRuntime(backbone=backbone, adapters=paths, max_loaded_adapters=bound)
+                return AdapterRuntime(backbone=backbone, adapters=paths, max_loaded_adapters=bound, device=device, dtype=dtype)
 
             backend = make_runtime
         elif backend is None:
-            backend = lambda: bare_runtime(backbone, bound)  # noqa: E731 - built on first use
+            backend = lambda: bare_runtime(backbone, bound, device, dtype)  # noqa: E731 - built on first use
         return RoutedGenerator(router, backend, adapter=self.adapter, threshold=self.threshold, min_margin=self.min_margin,
                                **self._coalescing())
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ariadne_integrations.constants import INDEX_META_FILE
+from ariadne_integrations.devices import check_device, check_dtype
 from ariadne_integrations.runtime.generation import GenerationBackend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,9 +27,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["check_index", "cached_router", "cached_runtime", "bare_runtime", "clear_caches", "index_version"]
 
 _LOCK = threading.Lock()
-_ROUTERS: dict[tuple[str, str], AriadneRouter] = {}
-_RUNTIMES: dict[tuple[str | None, str | None, int], GenerationBackend] = {}
-_RUNTIME_VERSIONS: dict[tuple[str | None, str | None, int], str] = {}
+_ROUTERS: dict[tuple[str, str, str], AriadneRouter] = {}
+_RUNTIMES: dict[tuple[str | None, str | None, int, str, str], GenerationBackend] = {}
+_RUNTIME_VERSIONS: dict[tuple[str | None, str | None, int, str, str], str] = {}
 _KEY_LOCKS: dict[Any, threading.Lock] = {}
 _STAMPS: dict[str, tuple[tuple[int, int, int], str]] = {}  # index root -> (stat of index.json, content checksum)
 
@@ -87,9 +88,12 @@ def check_index(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return read_index_meta(Path(index_dir).expanduser())
 
 
-def cached_router(index_dir: str | os.PathLike[str]) -> AriadneRouter:
-    """Load an index once per process (re-loaded when its content checksum changes)."""
-    key = _index_key(index_dir)
+def cached_router(index_dir: str | os.PathLike[str], device: str | None = "auto") -> AriadneRouter:
+    """Load an index once per process and embedder device (re-loaded when its content checksum changes).
+
+    ``device``: where a re-created embedder runs, the runtime's choice ("auto": CUDA when available, else CPU).
+    """
+    key = (*_index_key(index_dir), check_device(device))
     router = _ROUTERS.get(key)
     if router is not None:
         return router
@@ -98,16 +102,16 @@ def cached_router(index_dir: str | os.PathLike[str]) -> AriadneRouter:
         if router is None:
             from ariadne_integrations.routing.router import AriadneRouter
 
-            logger.info("loading routing index %s", key[0])
-            router = AriadneRouter.load(key[0])
+            logger.info("loading routing index %s (embedder device %s)", key[0], key[2])
+            router = AriadneRouter.load(key[0], device=key[2])
             with _LOCK:
-                for old in [k for k in _ROUTERS if k[0] == key[0]]:  # older contents of the same folder
+                for old in [k for k in _ROUTERS if k[0] == key[0] and k[1] != key[1]]:  # older contents of the same folder
                     del _ROUTERS[old]
                 _ROUTERS[key] = router
     return router
 
 
-def _runtime(key: tuple[str | None, str | None, int], adapters: dict[str, str] | None) -> GenerationBackend:
+def _runtime(key: tuple[str | None, str | None, int, str, str], adapters: dict[str, str] | None) -> GenerationBackend:
     rt = _RUNTIMES.get(key)
     if rt is not None:
         return rt
@@ -116,9 +120,9 @@ def _runtime(key: tuple[str | None, str | None, int], adapters: dict[str, str] |
         if rt is None:
             from ariadne_integrations.runtime.adapters import AdapterRuntime
 
-            logger.info("creating adapter runtime (backbone=%s, %d adapters)", key[1] or "embedded default",
-                        len(adapters or {}))
-            rt = AdapterRuntime(backbone=key[1], max_loaded_adapters=key[2])
+            logger.info("creating adapter runtime (backbone=%s, device=%s, dtype=%s, %d adapters)", key[1] or "embedded default",
+                        key[3], key[4], len(adapters or {}))
+            rt = AdapterRuntime(backbone=key[1], max_loaded_adapters=key[2], device=key[3], dtype=key[4])
             for name, path in (adapters or {}).items():
                 rt.register_adapter(name, path, strict=False)  # a broken folder fails only its own rows
             _RUNTIMES[key] = rt
@@ -140,14 +144,15 @@ def _sync_adapters(rt: Any, paths: dict[str, str]) -> None:
         rt.register_adapter(name, path, strict=False)
 
 
-def cached_runtime(index_dir: str | os.PathLike[str], backbone: str | None, max_loaded_adapters: int) -> GenerationBackend:
-    """One AdapterRuntime per (index, backbone, LRU bound), with the index's adapter folders registered
-    (synced again whenever the index's content checksum changed since)."""
+def cached_runtime(index_dir: str | os.PathLike[str], backbone: str | None, max_loaded_adapters: int,
+                   device: str | None = "auto", dtype: str | None = "auto") -> GenerationBackend:
+    """One AdapterRuntime per (index, backbone, LRU bound, device, dtype), with the index's adapter folders
+    registered (synced again whenever the index's content checksum changed since)."""
     root, digest = _index_key(index_dir)
-    key = (root, None if backbone is None else str(backbone), int(max_loaded_adapters))
+    key = (root, None if backbone is None else str(backbone), int(max_loaded_adapters), check_device(device), check_dtype(dtype))
     if key in _RUNTIMES and _RUNTIME_VERSIONS.get(key) == digest:
         return _RUNTIMES[key]
-    router = cached_router(index_dir)
+    router = cached_router(index_dir, device)
     paths = {n: p for n in router.adapters if (p := router.adapter_path(n))}
     missing = [n for n in router.adapters if n not in paths]
     if missing:
@@ -162,9 +167,11 @@ def cached_runtime(index_dir: str | os.PathLike[str], backbone: str | None, max_
     return rt
 
 
-def bare_runtime(backbone: str | None, max_loaded_adapters: int = 8) -> GenerationBackend:
-    """An AdapterRuntime with no adapters (the bare backbone), shared per backbone."""
-    return _runtime((None, None if backbone is None else str(backbone), int(max_loaded_adapters)), None)
+def bare_runtime(backbone: str | None, max_loaded_adapters: int = 8, device: str | None = "auto",
+                 dtype: str | None = "auto") -> GenerationBackend:
+    """An AdapterRuntime with no adapters (the bare backbone), shared per (backbone, device, dtype)."""
+    key = (None, None if backbone is None else str(backbone), int(max_loaded_adapters), check_device(device), check_dtype(dtype))
+    return _runtime(key, None)
 
 
 def clear_caches() -> None:

@@ -12,12 +12,13 @@ import importlib.util
 import logging
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ariadne_integrations.devices import check_device, resolve_device
 from ariadne_integrations.errors import EmbedderMismatchError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,13 +166,15 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model by local folder or hub id; the default is offline MiniLM.
 
     Construction is cheap: the model loads on the first ``embed`` (or ``dimension``) call and is shared
-    by every embedder of the same source in the process. ``backend``: "auto" runs the encoder in ONNX
-    Runtime when it is installed and the pipeline allows it (same embeddings, several times less
-    per-query overhead on a CPU), "onnx" requires that, "torch" always uses sentence-transformers.
+    by every embedder of the same source in the process. ``device``: "auto" (CUDA when available, else CPU;
+    the runtime's choice, ``ariadne_integrations.devices``), "cpu", "cuda", "cuda:N" or "mps"; resolved when the
+    model first loads. ``backend``: "auto" runs the encoder in ONNX Runtime on a CPU when it is installed and the
+    pipeline allows it (same embeddings, several times less per-query overhead), and in PyTorch on a GPU;
+    "onnx" requires ONNX Runtime (CPU), "torch" always uses sentence-transformers.
     """
 
     def __init__(
-        self, model_name_or_path: str | os.PathLike[str] | None = None, device: str = "cpu", backend: str = "auto"
+        self, model_name_or_path: str | os.PathLike[str] | None = None, device: str | None = "auto", backend: str = "auto"
     ) -> None:
         if backend not in ("auto", "onnx", "torch"):
             raise InvalidInputError(f"backend must be 'auto', 'onnx' or 'torch', got {backend!r}")
@@ -198,12 +201,20 @@ class SentenceTransformerEmbedder:
                 self._source = src
                 self.spec = src
                 self.name = src
-        self.device = device
+        self._device_spec = check_device(device)
+        self._device: str | None = None if self._device_spec == "auto" else resolve_device(self._device_spec)
         self.backend = backend
         self._onnx: Any = _UNSET
         self._fingerprint: str | None = None
         self._dimension: int | None = None
         self._lock = threading.Lock()
+
+    @property
+    def device(self) -> str:
+        """The resolved device (``"cpu"``, ``"cuda:N"``, ``"mps"``); "auto" asks torch on first use."""
+        if self._device is None:
+            self._device = resolve_device(self._device_spec)
+        return self._device
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.spec!r}, device={self.device!r}, backend={self.backend!r})"
@@ -219,8 +230,13 @@ class SentenceTransformerEmbedder:
         return self._onnx
 
     def _make_onnx_encoder(self) -> Any:
-        if self.backend == "torch" or self.device != "cpu":
+        if self.backend == "torch" or (self.device != "cpu" and self.backend == "auto"):
             return None
+        if self.device != "cpu":  # backend == "onnx" on a GPU: ONNX Runtime here runs on the CPU only
+            raise InvalidInputError(
+                f"backend='onnx' runs on the CPU, but the embedder's device is {self.device}; "
+                "use device='cpu' with backend='onnx', or backend='auto' / 'torch' on the GPU"
+            )
         from ariadne_integrations.cache import cache_root
         from ariadne_integrations.routing.onnx_encoder import onnx_encoder_for
 
@@ -322,16 +338,21 @@ def check_embedder(embedder: Embedder, identity: dict[str, Any], *, where: str =
         )
 
 
-@lru_cache(maxsize=1)
-def default_embedder() -> SentenceTransformerEmbedder:
-    """The process-wide default embedder (offline all-MiniLM-L6-v2); cached so it loads once."""
-    return SentenceTransformerEmbedder(None)
+@cache
+def _default_embedder_on(device: str) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(None, device=device)
 
 
-def load_embedder(spec: str | os.PathLike[str] | Embedder | None = None, device: str = "cpu") -> Embedder:
+def default_embedder(device: str | None = "auto") -> SentenceTransformerEmbedder:
+    """The process-wide default embedder (offline all-MiniLM-L6-v2), one per device spelling; cached so it
+    loads once. ``device="auto"``: CUDA (PyTorch) when available, else CPU (ONNX Runtime when installed)."""
+    return _default_embedder_on(check_device(device))
+
+
+def load_embedder(spec: str | os.PathLike[str] | Embedder | None = None, device: str | None = "auto") -> Embedder:
     """Turn a user's embedder argument into an Embedder: None/"default" -> default, str -> path or hub id."""
     if spec is None or (isinstance(spec, str) and spec == DEFAULT_SPEC):
-        return default_embedder()
+        return default_embedder(device)
     if isinstance(spec, (str, os.PathLike)):
         return SentenceTransformerEmbedder(spec, device=device)
     # Duck typing without touching `dimension`/`fingerprint`: on Python 3.11 isinstance() against a

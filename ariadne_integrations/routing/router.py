@@ -506,8 +506,10 @@ class AriadneRouter:
         return save_index(folder, payload, overwrite=overwrite)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None) -> AriadneRouter:
-        """Load an index; the embedder is re-created from the stored identity unless given.
+    def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None,
+             device: str | None = "auto") -> AriadneRouter:
+        """Load an index; the embedder is re-created from the stored identity (on ``device``: "auto" = CUDA
+        when available, else CPU) unless given.
 
         A given (or re-created) embedder whose dimension or fingerprint differs from the stored one
         raises EmbedderMismatchError.
@@ -519,7 +521,7 @@ class AriadneRouter:
         if embedder is None:
             spec = ident.get("spec") or ident["name"]
             try:
-                embedder = load_embedder(spec)
+                embedder = load_embedder(spec, device=device)
             except InvalidInputError as exc:
                 raise EmbedderMismatchError(
                     f"index {folder} was built with embedder {spec!r}, which cannot be created here ({exc}); pass embedder=..."

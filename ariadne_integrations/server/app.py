@@ -351,6 +351,8 @@ def create_app(
     limits: ServerLimits | None = None,
     backbone: str | None = None,
     preload: bool = True,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> FastAPI:
     """The FastAPI app serving a routing index (a folder) or a ready :class:`RoutedGenerator`.
 
@@ -358,13 +360,14 @@ def create_app(
     (:class:`RoutedModelOptions`: process-wide caches, coalescing as ``limits`` says); a generator is
     used as it is (its own coalescing settings apply). ``api_key``: require ``Authorization: Bearer
     <key>`` on every route. ``preload``: load the models at start-up, so the first request is not slow
-    and a broken index fails the start rather than a request. No OpenAPI or docs routes are served.
+    and a broken index fails the start rather than a request. ``device`` / ``dtype``: where and in what
+    precision the local runtime runs the backbone (as in every wrapper). No OpenAPI or docs routes are served.
     """
     limits = limits or ServerLimits()
     if isinstance(generator_or_index, RoutedGenerator):
         gen, name = generator_or_index, backbone
     else:
-        options = RoutedModelOptions(index=os.fspath(generator_or_index), backbone=backbone,
+        options = RoutedModelOptions(index=os.fspath(generator_or_index), backbone=backbone, device=device, dtype=dtype,
                                      coalesce_window_ms=limits.coalesce_window_ms, max_batch_size=limits.max_batch_size)
         gen, name = options.generator, options.backbone_name
     svc = _Service(gen, limits, name)
@@ -499,6 +502,8 @@ def serve(
     backbone: str | None = None,
     log_level: str = "info",
     warn: bool = True,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> None:
     """Serve ``index`` with uvicorn until interrupted (``ariadne serve``).
 
@@ -511,6 +516,6 @@ def serve(
     message = bind_warning(host, api_key)
     if message and warn:
         logger.warning(message)
-    app = create_app(index, api_key=api_key, limits=limits, backbone=backbone)
+    app = create_app(index, api_key=api_key, limits=limits, backbone=backbone, device=device, dtype=dtype)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False,
                 limit_concurrency=max(4 * limits.max_concurrent, 64), timeout_keep_alive=5)
