@@ -50,6 +50,14 @@ __all__ = ["AdapterErrorPolicy", "RoutedAsyncStream", "RoutedGenerator", "Routed
            "routing_metadata"]
 
 
+def _missing_on_backend(name: str) -> UnknownAdapterError:
+    """The error for a routed adapter the backend does not serve (sync and async checks alike)."""
+    return UnknownAdapterError(
+        f"the router chose adapter {name!r} but the backend has no such adapter; record its folder in the "
+        f"index (`ariadne index build --adapter DIR`) or register it on the backend"
+    )
+
+
 def _num(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
@@ -431,10 +439,7 @@ class RoutedGenerator:
         backend = self.backend
         for name in {d.adapter for d in decisions if d.adapter is not None}:
             if not backend.has_adapter(name):
-                raise UnknownAdapterError(
-                    f"the router chose adapter {name!r} but the backend has no such adapter; record its folder in the "
-                    f"index (`ariadne index build --adapter DIR`) or register it on the backend"
-                )
+                raise _missing_on_backend(name)
 
     # ------------------------------------------------------------------ generation
     def generate(
@@ -495,10 +500,7 @@ class RoutedGenerator:
         backend: Any = self.backend
         for name in {d.adapter for d in decisions if d.adapter is not None}:
             if not await backend.ahas_adapter(name):
-                raise UnknownAdapterError(
-                    f"the router chose adapter {name!r} but the backend has no such adapter; record its folder in the "
-                    f"index (`ariadne index build --adapter DIR`) or register it on the backend"
-                )
+                raise _missing_on_backend(name)
 
     def submit(
         self,

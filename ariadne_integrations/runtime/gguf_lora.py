@@ -43,6 +43,7 @@ import numpy as np
 
 from ariadne_integrations.constants import PEFT_CONFIG_FILE, PEFT_WEIGHT_FILES
 from ariadne_integrations.errors import AdapterLoadError, BackboneLoadError, InvalidInputError, MissingDependencyError
+from ariadne_integrations.runtime.adapter_folders import check_adapter_folder
 
 __all__ = [
     "GGUF_TENSOR_NAMES",
@@ -181,15 +182,8 @@ def _info_from_config(folder: Path) -> BaseModelInfo:
 
 
 def _read_adapter(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    if not folder.is_dir():
-        raise AdapterLoadError(f"adapter folder {folder} does not exist; train one with `ariadne train` or give a PEFT adapter folder")
-    cfg_file = folder / PEFT_CONFIG_FILE
-    if not cfg_file.is_file():
-        raise AdapterLoadError(f"{folder} is not a PEFT adapter folder (no {PEFT_CONFIG_FILE})")
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AdapterLoadError(f"{cfg_file} is not valid JSON ({exc}); re-save the adapter") from None
+    folder = check_adapter_folder(folder)  # exists, has a readable config and a weight file, else AdapterLoadError
+    cfg = json.loads((folder / PEFT_CONFIG_FILE).read_text(encoding="utf-8"))
     st = folder / PEFT_WEIGHT_FILES[0]
     if st.is_file():
         from safetensors.numpy import load_file
