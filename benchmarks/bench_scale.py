@@ -102,7 +102,7 @@ def blas1(fn: Callable[[], dict[str, float]]) -> dict[str, float]:
         return fn()
 
 
-def size_block(n_adapters: int, per: int, n_queries: int, rng: np.random.Generator) -> dict[str, Any]:
+def size_block(n_adapters: int, per: int, n_queries: int, rng: np.random.Generator, ef_sweep: list[int] | None = None) -> dict[str, Any]:
     gc.collect()
     mats, queries = synthetic(n_adapters, per, n_queries, rng)
     n_batch = max(BATCH, (min(n_queries, 4 * BATCH) // BATCH) * BATCH)
@@ -162,6 +162,17 @@ def size_block(n_adapters: int, per: int, n_queries: int, rng: np.random.Generat
         "top1_agreement": agreement,
     }
     a = out["ann"]
+    built = ann_index._ann.built
+    if ef_sweep and built is not None:
+        default_ef = built.expansion_search
+        a["expansion_search_sweep"] = {}
+        for ef in ef_sweep:
+            built.expansion_search = ef
+            agree = float(np.mean(ann_index.top_adapters(queries)[0][:, 0] == truth))
+            t = per_query_ms(lambda q: ann_index.top_adapters(q), queries, 1)
+            a["expansion_search_sweep"][str(ef)] = {"top1_agreement": agree, "search_ms_single": t}
+            log.info("%7d adapters ANN expansion_search=%d: top-1 agreement %.4f, %.3f ms/query p50", n_adapters, ef, agree, t["p50"])
+        built.expansion_search = default_ef
     log.info("%7d adapters ANN: build %.1f s, %.1f MB (RSS +%.1f MB), %.3f ms/query p50 (p95 %.3f), batch64 %.3f ms/query, "
              "decision %.3f ms, top-1 agreement %.4f", n_adapters, ann_build, (a["memory_bytes"] or 0) / 1e6, ann_rss / 1e6,
              a["search_ms_single"]["p50"], a["search_ms_single"]["p95"], a["search_ms_batch64"]["p50"],
@@ -206,6 +217,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="small sizes and few queries, no cold start (for the test)")
     ap.add_argument("--cold-runs", type=int, default=3)
+    ap.add_argument("--ef-sweep", default="", help="comma-separated HNSW expansion_search values to measure agreement/speed at")
+    ap.add_argument("--no-cold-start", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "scale.json")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -228,9 +241,10 @@ def main() -> None:
         "sizes": {},
     }
     for n in sizes:
-        result["sizes"][str(n)] = size_block(n, args.centroids_per_adapter, n_queries, rng)
+        ef = [int(x) for x in args.ef_sweep.split(",") if x.strip()]
+        result["sizes"][str(n)] = size_block(n, args.centroids_per_adapter, n_queries, rng, ef)
         gc.collect()
-    result["cold_start"] = None if args.quick else cold_start(args.cold_runs)
+    result["cold_start"] = None if args.quick or args.no_cold_start else cold_start(args.cold_runs)
     if result["cold_start"]:
         log.info("cold start (fresh process -> first decision, warm cache): median %.2f s", result["cold_start"]["median_s"])
     result["machine"]["load_average_end"] = list(os.getloadavg())

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 SEARCH_MODES = ("exact", "ann", "auto")
 AUTO_MIN_CENTROIDS = 200_000
 """``search="auto"`` uses the ANN index from this many centroid rows up (25,000 adapters of 8 centroids),
-and only when usearch is installed. Below it brute force is under ~5 ms per query on two cores
-(benchmarks/results/scale.json), and exact."""
+and only when usearch is installed. Why not lower: brute force is exact and needs no build, at 80,000 rows
+it is 2.4-4 ms per query on an idle two-core machine (benchmarks/results/routing.json) and grows linearly,
+while the graph's one-off build on the first search is ~45 s at 80,000 rows and ~5 min at 800,000 on that
+machine (benchmarks/results/scale.json). Pass ``search="ann"`` to use it at any size."""
 
 ANN_INSTALL = "approximate centroid search needs usearch: pip install 'ariadne-integrations[ann]'"
 
@@ -88,6 +90,15 @@ class CentroidAnn:
     def memory_bytes(self) -> int:
         """Bytes the graph and its stored vectors take (usearch's own count)."""
         return int(self._index.memory_usage)
+
+    @property
+    def expansion_search(self) -> int:
+        """HNSW's search breadth (ef): higher finds the true neighbours more often, slower."""
+        return int(self._index.expansion_search)
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        self._index.expansion_search = int(value)
 
     def search(self, vectors: np.ndarray, count: int) -> np.ndarray:
         """Row numbers of the ``count`` nearest centroids per query (n, count); -1 where fewer were found."""
