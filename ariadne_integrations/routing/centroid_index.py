@@ -29,10 +29,15 @@ from ariadne_integrations.errors import (
     DuplicateAdapterError,
     EmbedderMismatchError,
     InvalidInputError,
+    MissingDependencyError,
     UnknownAdapterError,
 )
+from ariadne_integrations.routing.ann import ANN_INSTALL, AUTO_MIN_CENTROIDS, SEARCH_MODES, AnnCell, ann_available
 
-__all__ = ["CentroidIndex", "check_adapter_name", "UNIT_NORM_TOLERANCE"]
+__all__ = ["CentroidIndex", "check_adapter_name", "DEFAULT_TOP_K", "UNIT_NORM_TOLERANCE"]
+
+DEFAULT_TOP_K = 10
+"""Adapters :meth:`CentroidIndex.top_adapters` returns per query (and a RouteDecision's ``scores`` holds) under ANN search."""
 
 # Characters an adapter name may not hold: C0/C1 controls (newline, tab, escape sequences), line and
 # paragraph separators, bidirectional overrides, and lone surrogates (not encodable, so never savable).
@@ -111,6 +116,11 @@ class CentroidIndex:
         adapter_paths: each adapter's folder, or None; default: None for all.
         dimension: the embedding dimension d. Needed only for an empty index (which then takes the
             dimension of its first adapter, see :meth:`with_adapter`); otherwise checked against the rows.
+        search: how :meth:`top_adapters` searches. ``"exact"`` (default): brute force over every centroid.
+            ``"ann"``: an HNSW graph over the centroids (extra ``ann``, usearch; MissingDependencyError when it
+            is not installed), built on the first search and kept for this index's matrix; candidate adapters
+            are then scored exactly. ``"auto"``: ANN from :data:`~ariadne_integrations.routing.ann.AUTO_MIN_CENTROIDS`
+            centroid rows up when usearch is installed, else exact. :meth:`scores` is always exact.
 
     Derived, read-only: ``matrix`` (sum m_i, d) all centroids stacked in adapter order, and ``offsets``
     (A + 1,) with adapter ``i`` owning rows ``offsets[i]:offsets[i + 1]``.
@@ -121,12 +131,18 @@ class CentroidIndex:
     n_examples: tuple[int, ...] = ()
     adapter_paths: tuple[str | None, ...] = ()
     dimension: int = 0
+    search: str = "exact"
     matrix: np.ndarray = field(init=False, repr=False)
     offsets: np.ndarray = field(init=False, repr=False)
     _starts: np.ndarray = field(init=False, repr=False)
     _position: Mapping[str, int] = field(init=False, repr=False)
+    _ann: AnnCell = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.search not in SEARCH_MODES:
+            raise InvalidInputError(f"search must be one of {list(SEARCH_MODES)}, got {self.search!r}")
+        if self.search == "ann" and not ann_available():
+            raise MissingDependencyError(ANN_INSTALL)
         names = tuple(self.names)
         for n in names:
             check_adapter_name(n)
@@ -172,11 +188,12 @@ class CentroidIndex:
         set_(self, "offsets", offsets)
         set_(self, "_starts", starts)
         set_(self, "_position", MappingProxyType({n: i for i, n in enumerate(names)}))
+        set_(self, "_ann", AnnCell())
 
     @classmethod
-    def empty(cls, dimension: int = 0) -> CentroidIndex:
+    def empty(cls, dimension: int = 0, search: str = "exact") -> CentroidIndex:
         """An index with no adapters (dimension 0: taken from the first adapter added)."""
-        return cls((), (), dimension=dimension)
+        return cls((), (), dimension=dimension, search=search)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -189,7 +206,8 @@ class CentroidIndex:
             return False
 
     def __repr__(self) -> str:
-        return f"CentroidIndex(adapters={len(self.names)}, centroids={self.n_centroids}, dimension={self.dimension})"
+        return (f"CentroidIndex(adapters={len(self.names)}, centroids={self.n_centroids}, dimension={self.dimension}, "
+                f"search={self.search!r})")
 
     @property
     def n_centroids(self) -> int:
@@ -213,17 +231,74 @@ class CentroidIndex:
     def adapter_path_of(self, name: str) -> str | None:
         return self.adapter_paths[self.position(name)]
 
+    @property
+    def uses_ann(self) -> bool:
+        """Whether :meth:`top_adapters` goes through the ANN graph (``search`` resolved for this size)."""
+        if self.search == "ann":
+            return True
+        return self.search == "auto" and self.n_centroids >= AUTO_MIN_CENTROIDS and ann_available()
+
+    @property
+    def ann_memory_bytes(self) -> int | None:
+        """Bytes of the ANN graph once built (None before the first ANN search)."""
+        built = self._ann.built
+        return None if built is None else built.memory_bytes
+
+    def top_adapters(self, vectors: np.ndarray, k: int = DEFAULT_TOP_K) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best adapters per query, best first: (columns (n, k'), scores (n, k')), k' = min(k, A).
+
+        Scores are exact (max cosine over all the adapter's centroids) on both paths. Exact search ranks
+        every adapter; ANN search ranks the adapters of the centroids the graph returns (at least ``k``
+        of them: a query whose candidates hold fewer adapters is scored by brute force).
+        """
+        v = self._check_queries(vectors)
+        rows = v[None, :] if v.ndim == 1 else v
+        kk = max(1, min(int(k), len(self.names)))
+        if not self.uses_ann:
+            return _top_k(self.scores(rows), kk)
+        ann = self._ann.get(self.matrix)
+        want = max(ann.params.candidates, 4 * kk)
+        keys = ann.search(rows, want)
+        cols = np.empty((rows.shape[0], kk), dtype=np.intp)
+        vals = np.empty((rows.shape[0], kk), dtype=np.result_type(rows.dtype, self.matrix.dtype))
+        for i in range(rows.shape[0]):
+            found = keys[i][keys[i] >= 0]
+            cand = np.unique(np.searchsorted(self.offsets, found, side="right") - 1)
+            if cand.size < kk:  # too few adapters among the candidates: this row by brute force
+                c, s = _top_k(self.scores(rows[i : i + 1]), kk)
+                cols[i], vals[i] = c[0], s[0]
+                continue
+            starts, ends = self.offsets[cand], self.offsets[cand + 1]
+            idx = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+            sims = self.matrix[idx] @ rows[i]
+            per = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(ends - starts)[:-1]]))
+            order = np.lexsort((cand, -per))[:kk]  # best first; ties to the lower column, as rank() does
+            cols[i], vals[i] = cand[order], per[order]
+        return cols, vals
+
+    def _check_queries(self, vectors: np.ndarray) -> np.ndarray:
+        if not self.names:
+            raise InvalidInputError("the index has no adapters to score against")
+        v = np.asarray(vectors)
+        if v.ndim not in (1, 2) or v.shape[-1] != self.dimension:
+            raise EmbedderMismatchError(f"query vectors have shape {v.shape}, the index expects (n, {self.dimension})")
+        return v
+
+    def with_search(self, search: str) -> CentroidIndex:
+        """The same adapters with another ``search`` mode (a built ANN graph is shared, not rebuilt)."""
+        if search == self.search:
+            return self
+        out = CentroidIndex(self.names, self.centroids, self.n_examples, self.adapter_paths, self.dimension, search)
+        object.__setattr__(out, "_ann", self._ann)
+        return out
+
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Each adapter's score for unit query vectors: the max cosine over that adapter's centroids.
 
         ``vectors`` (n, d) gives (n, A); one vector (d,) gives (A,). Columns follow :attr:`names`.
         Queries are not re-normalised here: the caller owns its vectors' checks.
         """
-        if not self.names:
-            raise InvalidInputError("the index has no adapters to score against")
-        v = np.asarray(vectors)  # no cast: float64 queries score in float64, as they always did
-        if v.ndim not in (1, 2) or v.shape[-1] != self.dimension:
-            raise EmbedderMismatchError(f"query vectors have shape {v.shape}, the index expects (n, {self.dimension})")
+        v = self._check_queries(vectors)  # no cast: float64 queries score in float64, as they always did
         if v.ndim == 1:
             return np.maximum.reduceat(self.matrix @ v, self._starts)
         sims = v @ self.matrix.T  # (n, C): cosine to every centroid
@@ -262,7 +337,7 @@ class CentroidIndex:
             mats.append(cents)
             counts.append(n)
             paths.append(path)
-        return CentroidIndex(tuple(names), tuple(mats), tuple(counts), tuple(paths), cents.shape[1])
+        return CentroidIndex(tuple(names), tuple(mats), tuple(counts), tuple(paths), cents.shape[1], self.search)
 
     def without_adapter(self, name: str) -> CentroidIndex:
         """A new index without ``name``; the others keep their centroids bit for bit."""
@@ -274,6 +349,7 @@ class CentroidIndex:
             tuple(self.n_examples[j] for j in keep),
             tuple(self.adapter_paths[j] for j in keep),
             self.dimension,
+            self.search,
         )
 
     def with_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> CentroidIndex:
@@ -281,4 +357,22 @@ class CentroidIndex:
         i = self.position(name)
         paths = list(self.adapter_paths)
         paths[i] = None if adapter_path is None else os.fspath(adapter_path)
-        return CentroidIndex(self.names, self.centroids, self.n_examples, tuple(paths), self.dimension)
+        out = CentroidIndex(self.names, self.centroids, self.n_examples, tuple(paths), self.dimension, self.search)
+        object.__setattr__(out, "_ann", self._ann)  # same centroids: the ANN graph (built or not) is shared
+        return out
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and values of the ``k`` largest entries per row of ``scores`` (n, A), best first, ties to the lower column."""
+    n, a = scores.shape
+    if k < a:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # argpartition does not break ties by column; take every column tied with the k-th value into account
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        cols = np.empty((n, k), dtype=np.intp)
+        for i in range(n):
+            cand = np.flatnonzero(scores[i] >= kth[i])
+            cols[i] = cand[np.lexsort((cand, -scores[i, cand]))[:k]]
+    else:
+        cols = np.lexsort((np.broadcast_to(np.arange(a), scores.shape), -scores), axis=1)[:, :k]
+    return cols, np.take_along_axis(scores, cols, axis=1)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ariadne_integrations.errors import InvalidInputError
 
-__all__ = ["Ranking", "RouteDecision", "abstentions", "decide", "rank"]
+__all__ = ["Ranking", "RouteDecision", "abstentions", "decide", "decide_top", "rank"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,11 @@ class RouteDecision:
     ``adapter`` is ``None`` when the router abstained (the backbone alone should answer).
     ``score`` is the best adapter's similarity, ``margin`` its lead over the runner-up
     (``inf``-free: a single-adapter index reports margin = score). ``scores`` maps every
-    adapter in the index to its similarity, so callers can rank or threshold themselves.
+    adapter in the index to its similarity, so callers can rank or threshold themselves; under ANN
+    search (``search="ann"``, or ``"auto"`` on a large index) it maps only the top-k adapters
+    (:data:`~ariadne_integrations.routing.centroid_index.DEFAULT_TOP_K`, best first), each with its exact
+    score, and ``margin`` / ``runner_up`` come from those (when the search missed the true runner-up, the
+    margin is over-stated, never under-stated).
     """
 
     adapter: str | None
@@ -114,6 +118,42 @@ def decide(
                 abstained=bool(abstain[i]),
                 best=b,
                 runner_up=None if r.runner_up_index is None else names[int(r.runner_up_index[i])],
+            )
+        )
+    return out
+
+
+def decide_top(
+    columns: np.ndarray,
+    scores: np.ndarray,
+    names: Sequence[str],
+    threshold: float | None = None,
+    min_margin: float | None = None,
+) -> list[RouteDecision]:
+    """:func:`decide` for a top-k ranking: ``columns`` (n, k) adapter columns best first, ``scores`` (n, k).
+
+    The best adapter is column 0 and the runner-up column 1 (with k = 1: no runner-up, margin = score,
+    as with a single-adapter index); each decision's ``scores`` holds those k adapters only.
+    """
+    cols, s = np.asarray(columns), np.asarray(scores)
+    if cols.ndim != 2 or cols.shape != s.shape or cols.shape[1] == 0:
+        raise InvalidInputError(f"columns and scores must be equal (n, k) arrays with k >= 1, got {cols.shape} and {s.shape}")
+    names = tuple(names)
+    best = s[:, 0]
+    margin = best - s[:, 1] if s.shape[1] > 1 else best.copy()
+    abstain = abstentions(best, margin, threshold, min_margin)
+    out = []
+    for i in range(s.shape[0]):
+        row = [names[int(c)] for c in cols[i]]
+        out.append(
+            RouteDecision(
+                adapter=None if abstain[i] else row[0],
+                score=float(best[i]),
+                margin=float(margin[i]),
+                scores=dict(zip(row, s[i].tolist())),
+                abstained=bool(abstain[i]),
+                best=row[0],
+                runner_up=row[1] if len(row) > 1 else None,
             )
         )
     return out

@@ -30,7 +30,7 @@ from ariadne_integrations.errors import (
 )
 from ariadne_integrations.routing.centroid_index import CentroidIndex, check_adapter_name
 from ariadne_integrations.routing.centroids import DEFAULT_STRATEGY, Strategy, make_strategy
-from ariadne_integrations.routing.decision import RouteDecision, decide
+from ariadne_integrations.routing.decision import RouteDecision, decide, decide_top
 from ariadne_integrations.routing.embedders import (
     Embedder,
     check_embedder,
@@ -86,6 +86,7 @@ class AriadneRouter:
         threshold: float | None = None,
         min_margin: float | None = None,
         seed: int = 0,
+        search: str = "exact",
     ) -> None:
         self._embedder: Embedder = load_embedder(embedder)
         self._strategy: Strategy = make_strategy(strategy, centroids, seed)
@@ -93,7 +94,9 @@ class AriadneRouter:
         self._identity: dict[str, Any] | None = None  # filled lazily (needs the model for the dimension)
         self.calibration_report: dict[str, Any] | None = None
         """What the last one-step calibration (``from_examples(calibrate_oos=...)``) measured."""
-        self._index: CentroidIndex = CentroidIndex.empty()
+        # search: "exact" (default), "ann" or "auto"; see CentroidIndex. Checked here (MissingDependencyError for
+        # "ann" without usearch) and carried by every index this router derives.
+        self._index: CentroidIndex = CentroidIndex.empty(search=search)
         # (threshold, min_margin): one tuple so that a reader never pairs a new value with an old one
         self._rule: tuple[float | None, float | None] = (
             _check_threshold(threshold, "threshold"), _check_threshold(min_margin, "min_margin"))
@@ -112,6 +115,7 @@ class AriadneRouter:
         adapter_paths: Mapping[str, str | os.PathLike[str]] | None = None,
         show_progress: bool = False,
         seed: int = 0,
+        search: str = "exact",
         batch_size: int = 32,
         calibrate_oos: Sequence[str] | None = None,
         holdout: float = 0.1,
@@ -152,7 +156,8 @@ class AriadneRouter:
         unknown = set(paths) - set(names)
         if unknown:
             raise UnknownAdapterError(f"adapter_paths names adapters that have no examples: {sorted(unknown)}")
-        router = cls(embedder, strategy=strategy, centroids=centroids, threshold=threshold, min_margin=min_margin, seed=seed)
+        router = cls(embedder, strategy=strategy, centroids=centroids, threshold=threshold, min_margin=min_margin, seed=seed,
+                     search=search)
         flat = [t for g in groups for t in g]
         vecs = router._embedder.embed(flat, batch_size=batch_size, show_progress=show_progress)
         mats, start = [], 0
@@ -168,6 +173,7 @@ class AriadneRouter:
             tuple(names), tuple(mats), tuple(len(g) for g in groups),
             tuple(str(Path(paths[n]).resolve()) if n in paths else None for n in names),
             vecs.shape[1],
+            search,
         )
         if calibrate_oos is not None:
             router._calibrate_on_holdout(names, [len(g) for g in groups], vecs, calibrate_oos, holdout, seed, batch_size,
@@ -261,6 +267,11 @@ class AriadneRouter:
         return self._index
 
     @property
+    def search(self) -> str:
+        """How the index is searched: "exact", "ann" or "auto" (see CentroidIndex)."""
+        return self._index.search
+
+    @property
     def adapters(self) -> list[str]:
         return list(self._index.names)
 
@@ -324,7 +335,7 @@ class AriadneRouter:
         rule = (rule[0] if threshold is INDEX_RULE else _check_threshold(threshold, "threshold"),
                 rule[1] if min_margin is INDEX_RULE else _check_threshold(min_margin, "min_margin"))
         vecs = self._check_vectors(idx, self._embedder.embed(items, batch_size=batch_size), len(items))
-        return decide(idx.scores(vecs), idx.names, *rule)
+        return self._decide(idx, vecs, rule)
 
     def route_embeddings(self, vectors: np.ndarray) -> list[RouteDecision]:
         """Route precomputed query embeddings (n, d) made by this router's embedder."""
@@ -360,8 +371,11 @@ class AriadneRouter:
             raise InvalidInputError("query embeddings contain NaN or infinite values")
         return vecs
 
-    def _decide(self, idx: CentroidIndex, vecs: np.ndarray) -> list[RouteDecision]:
-        threshold, min_margin = self._rule
+    def _decide(self, idx: CentroidIndex, vecs: np.ndarray, rule: tuple[float | None, float | None] | None = None) -> list[RouteDecision]:
+        threshold, min_margin = self._rule if rule is None else rule
+        if idx.uses_ann:  # decisions from the top-k adapters; their scores are exact, the others are not reported
+            cols, top = idx.top_adapters(vecs)
+            return decide_top(cols, top, idx.names, threshold, min_margin)
         return decide(idx.scores(vecs), idx.names, threshold, min_margin)
 
     # ------------------------------------------------------------------ mutation
@@ -507,9 +521,11 @@ class AriadneRouter:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], embedder: Embedder | str | None = None,
-             device: str | None = "auto") -> AriadneRouter:
+             device: str | None = "auto", *, search: str = "exact") -> AriadneRouter:
         """Load an index; the embedder is re-created from the stored identity (on ``device``: "auto" = CUDA
         when available, else CPU) unless given.
+
+        ``search`` is how the loaded index is searched ("exact", "ann", "auto"; not stored in the folder).
 
         A given (or re-created) embedder whose dimension or fingerprint differs from the stored one
         raises EmbedderMismatchError.
@@ -532,8 +548,8 @@ class AriadneRouter:
         th = payload.thresholds
         try:
             router = cls(emb, strategy=strat["name"], centroids=strat.get("centroids"), seed=int(strat.get("seed", 0)),
-                         threshold=th.get("threshold"), min_margin=th.get("min_margin"))
-            index = payload.to_index()
+                         threshold=th.get("threshold"), min_margin=th.get("min_margin"), search=search)
+            index = payload.to_index().with_search(search)
         except InvalidInputError as exc:
             from ariadne_integrations.errors import IndexFormatError
 
