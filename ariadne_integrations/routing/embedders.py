@@ -20,6 +20,7 @@ import numpy as np
 
 from ariadne_integrations.devices import check_device, resolve_device
 from ariadne_integrations.errors import EmbedderMismatchError, InvalidInputError
+from ariadne_integrations.hf_progress import quiet_weight_loading
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -152,7 +153,8 @@ def _load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
 
             log.info("loading sentence-transformers model %s on %s", source, device)
             try:
-                model = SentenceTransformer(source, device=device)
+                with quiet_weight_loading():
+                    model = SentenceTransformer(source, device=device)
             except Exception as exc:
                 raise InvalidInputError(
                     f"could not load embedder {source!r}: {exc}. Give a local sentence-transformers folder, "

@@ -22,6 +22,7 @@ from ariadne_integrations.cache import cache_root
 from ariadne_integrations.constants import DEFAULT_BACKBONE_ID
 from ariadne_integrations.devices import dtype_name, resolve_device, resolve_dtype
 from ariadne_integrations.errors import BackboneLoadError
+from ariadne_integrations.hf_progress import quiet_weight_loading
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        with quiet_weight_loading():
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # transformers refuses to save a gguf-"quantised" model; it is plain float32 after loading.
         setattr(model, "hf_quantizer", None)  # noqa: B010 - torch Module attributes, not parameters
         setattr(model, "is_quantized", False)  # noqa: B010
@@ -137,7 +139,8 @@ def _load(path: str, name: str, dtype: Any, device: str = "cpu") -> Backbone:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=offline)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=offline)
+        with quiet_weight_loading():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=offline)
     except Exception as exc:  # transformers raises OSError/ValueError/HF errors
         raise BackboneLoadError(
             f"could not load backbone {name!r} ({exc.__class__.__name__}: {exc}); give a local model folder, "
