@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m ariadne_integrations.demo
+	$(BIN)/python -m ariadne_integrations.demo $(if $(REQUEST),"$(REQUEST)")
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

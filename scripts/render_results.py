@@ -1,0 +1,414 @@
+"""Render the measured figures from the benchmarks' JSON: docs/BENCHMARKS.md (every table) and README's short
+"Results" section (between the ``<!-- results:begin -->`` / ``<!-- results:end -->`` markers).
+
+    python scripts/render_results.py           # rewrite both from benchmarks/results/*.json
+    python scripts/render_results.py --check   # exit 1 if either is out of date (tests/test_results_doc.py)
+
+Every number in those two places comes from a results file written by the benchmark named beside it, so a
+figure cannot drift from the run that produced it. Plots are drawn by the benchmarks themselves (PNG committed
+under docs/images/) and re-drawn from the JSON here when ``--plots`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json" if "/" not in name else ROOT / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def num(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ sections
+Section = Callable[[], "str | None"]
+
+
+def sec_generation() -> str | None:
+    g = load("generation")
+    if g is None:
+        return None
+    m = g["median_seconds"]
+    rows = [
+        ["one mixed-adapter batch", f"{m['mixed_batch']:.2f} s", ""],
+        ["one call per prompt", f"{m['one_by_one']:.2f} s",
+         f"mixed batch **{g['speedup_mixed_vs_one_by_one']:.2f}×** faster (target {g['targets']['speedup_mixed_vs_one_by_one']})"],
+        ["same batch, adapters disabled", f"{m['adapters_disabled']:.2f} s",
+         f"mixed batch runs at **{g['mixed_speed_vs_disabled']:.2f}×** its speed (target {g['targets']['mixed_speed_vs_disabled']})"],
+        ["mixed batch through peft's own per-adapter loop (`fast_mixed_lora=False`)", f"{m['mixed_batch_peft_loop']:.2f} s",
+         f"{g['peft_loop_speedup_vs_one_by_one']:.2f}× / {g['peft_loop_speed_vs_disabled']:.2f}×"],
+    ]
+    return f"""## Runtime: mixed-adapter batches
+
+`python benchmarks/bench_generation.py --repeats {g['repeats']}` (`benchmarks/results/generation.json`): {g['prompts']} prompts over
+{g['adapters']} demo adapters, exactly {g['new_tokens']} new tokens, torch {g['torch_threads']} threads, medians.
+
+{table(["mode", "median", "ratio"], rows)}
+
+The mixed batch uses `runtime/mixed_lora.py` (per-row LoRA A/B gathered once per call, two batched matmuls per
+layer; the same logits as peft's per-adapter loop, tested); the last row is the same batch through peft's own loop.
+"""
+
+
+def sec_demo_pool() -> str | None:
+    s = load("ariadne_integrations/demo/scores.json")
+    a, d = load("abstention_demo"), load("demo")
+    if s is None:
+        return None
+    rows = []
+    for task, t in s["tasks"].items():
+        rows.append([f"{task} ({t['n']} held-out)", pct(t["base_exact_match"]), pct(t["base_lenient_match"]),
+                     f"{pct(t['base_format_instructed_exact_match'])} / {pct(t['base_format_instructed_lenient_match'])}",
+                     f"**{pct(t['adapter_exact_match'])}**"])
+    r = s["routing"]
+    out = f"""## Demo pool
+
+`python scripts/build_demo_pool.py --index --score` (`ariadne_integrations/demo/scores.json`). Held-out queries
+are written from templates (and partly fillers) that training never uses; greedy, {s['decoding']['max_new_tokens']} new tokens.
+The base model is scored three ways, so the adapters' gain is not just output format.
+
+{table(["task", "base: exact", "base: label contained", "base: format-instructed (exact / contained)", "its adapter: exact"], rows)}
+
+Routing on the held-out split: {pct(r['selection_accuracy'], 2)} ({round(r['selection_accuracy'] * r['n'])}/{r['n']}).
+"""
+    if a is not None:
+        still = a["general_still_routed"]
+        out += f"""
+**Abstention on the demo pool**: `python benchmarks/bench_abstention_demo.py` (`benchmarks/results/abstention_demo.json`).
+The demo index's threshold ({a['threshold']:.3f}) was chosen by `scripts/build_demo_pool.py --index` (the lowest
+threshold sending 90 % of `data/oos_calibration.jsonl` to the bare backbone); measured on sets calibration never saw:
+
+{table(["set", "share", "target"], [
+    [f"general questions ({a['general_questions']}, `data/oos_test.jsonl`) answered by the bare backbone",
+     f"**{pct(a['general_answered_by_base'])}**", f"≥ {pct(a['targets']['general_answered_by_base'], 0)}"],
+    [f"demo tasks' held-out queries ({a['held_out_queries']}) routed to their own adapter",
+     f"**{pct(a['held_out_routed_to_their_adapter'])}**", f"≥ {pct(a['targets']['held_out_routed_to_their_adapter'], 0)}"],
+])}
+
+General questions still routed ({len(still)}): {"; ".join(f"{x['input']!r} → `{x['adapter']}` ({x['score']:.3f})" for x in still)}.
+"""
+    if d is not None:
+        out += f"""
+**Main demo**: `python benchmarks/bench_demo.py` (`benchmarks/results/demo.json`): {d['sub_queries']} sub-queries, each routed to
+the right adapter and answered right, in one batched call; cold (empty cache: GGUF conversion + ONNX export)
+**{d['cold_seconds']} s**, warm **{d['warm_seconds']} s** (process start to printed answers).
+"""
+    return out
+
+
+def sec_langchain() -> str | None:
+    lc = load("langchain")
+    if lc is None:
+        return None
+    out = [f"""## LangChain: concurrent calls coalesced
+
+`python benchmarks/bench_langchain.py --repeats {lc['repeats']}` (`benchmarks/results/langchain.json`): {lc['n_prompts']} demo prompts
+over {len(lc['adapters'])} adapters (routed right: {lc['routed_to_expected_adapter']}), greedy, coalescing window
+{lc['coalesce_window_ms']:.0f} ms, medians of {lc['repeats']}. Targets: (b), (c), (d) ≥ {lc['targets']['concurrent_speed_vs_batch']}× (a) and
+≥ {lc['targets']['concurrent_speed_vs_loop']}× (e), answers identical to (a).
+"""]
+    for s in lc["settings"]:
+        rows = [[v["label"], f"{v['s_median']:.2f} s", f"{v['speed_vs_batch']:.2f}×", f"{v['speed_vs_loop']:.2f}×",
+                 v["answers_equal_batch"], str(v["generate_calls_last_repeat"])] for v in s["runs"].values()]
+        out.append(f"**{s['setting']}** (mean {s['mean_completion_tokens']} tokens per answer; routing {s['route_ms_median']} ms "
+                   f"= {s['routing_overhead_pct']} % of an `invoke`)\n\n"
+                   + table(["setting", "median", "speed vs (a)", "speed vs (e)", "answers = (a)", "`generate` calls"], rows) + "\n")
+    out.append("A sync LangGraph node runs in LangGraph's thread pool, which starts fewer threads than 16 sub-queries on a "
+               "2-core machine, so the fan-out arrives in waves; `config={\"max_concurrency\": 16}` makes it one.\n")
+    return "\n".join(out)
+
+
+def sec_structured() -> str | None:
+    st = load("structured")
+    if st is None:
+        return None
+    f, c = st["median"]["free"], st["median"]["constrained"]
+    em = "; ".join(f"{t} {v['free']} vs {v['constrained']}" for t, v in st["exact_match_free_vs_constrained"].items())
+    return f"""## Structured output
+
+`python benchmarks/bench_structured.py --repeats {st['repeats']}` (`benchmarks/results/structured.json`): {st['prompts']} held-out demo prompts
+({st['adapters']} adapters) in ONE mixed-adapter batch, each row with its own JSON schema, greedy, ≤ {st['max_new_tokens']} tokens, {st['library']}.
+
+{table(["decoding", "ms per step (median)", "of which token masks", "answers that parse"], [
+    ["free", num(f['ms_per_step']), "0", ""],
+    ["constrained to each row's schema", f"{num(c['ms_per_step'])} (**{st['constrained_vs_free_ms_per_step']:.2f}×**)",
+     num(c['mask_ms_per_step']), f"**{st['constrained_answers_parse']}**"],
+])}
+
+Exact match of the adapter's answer, free vs wrapped in the schema's one field: {em}.
+"""
+
+
+def sec_llamaindex() -> str | None:
+    li = load("llamaindex")
+    if li is None:
+        return None
+    rows = [[name, r["given"], f"**{pct(r['accuracy'])}**" if i == 0 else pct(r["accuracy"]),
+             num(r.get("median_ms")) if r.get("median_ms") is not None else ""]
+            for i, (name, r) in enumerate(li["results"].items())]
+    return f"""## LlamaIndex selectors
+
+`python benchmarks/bench_llamaindex.py` (`benchmarks/results/llamaindex.json`): CLINC150, 10 domains as tools, every selector on
+the same {li['n_common']} seeded in-scope dev queries.
+
+{table(["selector", "given", "accuracy", "median ms"], rows, "llrr")}
+"""
+
+
+def sec_engine() -> str | None:
+    e = load("engine")
+    if e is None:
+        return None
+    m, t = e["median_seconds"], e["tokens_per_second"]
+    label = {"in_process_mixed_batch": "in process: one mixed-adapter batch (`AdapterRuntime`)",
+             "server_concurrent_16": "llama.cpp server, 16 concurrent requests, each to its adapter's alias",
+             "server_sequential_grouped": "llama.cpp server, one request at a time, grouped by adapter",
+             "server_sequential_one_alias": "llama.cpp server, one at a time on `base` (no LoRA, no alias switch)"}
+    rows = [[label[k], f"{m[k]:.1f} s", f"{t[k]:.0f}"] for k in label]
+    return f"""## llama.cpp server vs in process
+
+`python benchmarks/bench_engine.py --repeats {e['repeats']}` (`benchmarks/results/engine.json`): {e['prompts']} mixed prompts
+({e['adapters']} adapters) × exactly {e['new_tokens']} new tokens, greedy, both sides on {e['cpu_count']} cores; medians.
+
+{table(["mode", "median", "tokens/s"], rows)}
+
+In process is **{e['ratio_in_process_vs_server_concurrent']:.1f}× faster** than the server with 16 concurrent requests on this CPU:
+llama-cpp-python's server decodes one request at a time and reloads the backbone with the next LoRA at every alias
+switch, while the in-process runtime decodes every row, each with its own adapter, in one batch.
+"""
+
+
+def sec_scale() -> str | None:
+    s = load("scale")
+    if s is None:
+        return None
+    rows = []
+    for n, r in s["sizes"].items():
+        ex, an = r["exact"], r.get("ann")
+        rows.append([f"{int(n):,}", f"{r['centroids']:,}", f"{ex['search_ms_single']['p50']:.3f}",
+                     f"{ex['matrix_bytes'] / 1e6:,.1f} MB",
+                     f"{an['search_ms_single']['p50']:.3f}" if an else "", f"{an['top1_agreement']:.3f}" if an else "",
+                     f"{an['build_s']:.1f} s" if an else ""])
+    ann_params = next((r["ann"]["params"] for r in s["sizes"].values() if r.get("ann")), None)
+    cold = s.get("cold_start")
+    return f"""## Scale
+
+`python benchmarks/bench_scale.py` (`benchmarks/results/scale.json`): synthetic clustered unit centroids, {s['dimension']}-d,
+{s['centroids_per_adapter']} per adapter, {next(iter(s['sizes'].values()))['queries']} queries; exact brute force (the default) vs the optional ANN index
+(`search="ann"`, usearch HNSW, extra `ann`{f", expansion_search={ann_params['expansion_search']}" if ann_params else ""}).
+
+{table(["adapters", "centroids", "exact ms/query p50", "exact index memory", "ANN ms/query p50", "ANN top-1 agreement", "ANN build"], rows)}
+
+Cold start (fresh process → first routed answer, warm caches): {f"**{cold['median_s']:.2f} s** (median of {len(cold['runs_s'])})" if cold else "n/a"}.
+"""
+
+
+def runs_of(v: dict[str, Any]) -> str:
+    return ", ".join(f"{x['queries_per_s']:,.0f}" for x in v["batched"]["runs"])
+
+
+def sec_routing() -> str | None:
+    r = load("routing")
+    if r is None:
+        return None
+    acc = r["accuracy"]
+    cols = [k for k in ("bbh", "clinc150") if k in acc]
+    names = list(acc[cols[0]]["strategies"])
+    rows = []
+    for name in names:
+        cells = [pct(acc[c]["strategies"].get(name, {}).get("selection_accuracy"), 2) for c in cols]
+        bold = "[default]" in name
+        rows.append([f"**{name}**" if bold else name] + [f"**{x}**" if bold else x for x in cells])
+    for name in acc[cols[0]]["reference"]:
+        rows.append([f"trained {name} (reference)"] + [pct(acc[c]["reference"][name]["selection_accuracy"], 2) for c in cols])
+    header = ["selection accuracy on dev"] + [f"{c.upper() if c == 'bbh' else 'CLINC150'} ({acc[c]['adapters']} adapters)" for c in cols]
+    out = f"""## Routing accuracy
+
+`python benchmarks/bench_routing.py` (`benchmarks/results/routing.json`; data `../shared/benchmarks`, dev splits,
+in-scope rows; default embedder all-MiniLM-L6-v2).
+
+{table(header, rows)}
+"""
+    ab = r.get("abstention_clinc150")
+    if ab:
+        arows = [[k, f"{v['threshold']:.3f}", pct(v["dev_selection_accuracy_no_threshold"], 2),
+                  pct(v["dev_in_scope_accuracy_abstain_wrong"], 2), pct(v["dev_oos_rejection"], 2)] for k, v in ab.items()]
+        out += f"""
+CLINC150 abstention (threshold calibrated on a held-out 10 % of train + `train_oos`, reported on dev; abstaining
+counts as wrong):
+
+{table(["strategy, objective", "threshold", "in-scope, no threshold", "in-scope, with threshold", "out-of-scope rejected"], arows)}
+"""
+    sp = r.get("speed")
+    if sp:
+        by = sp["by_threads"]
+        srows = [[k, f"{v['single_query_ms']['p50']:.1f} ms / {v['single_query_ms']['p95']:.1f} ms",
+                  f"{v['batched']['queries_per_s']:,.0f} ({runs_of(v)})"]
+                 for k, v in by.items()]
+        cs = sp["centroid_search"]
+        out += f"""
+Speed (load average {sp['load_average_at_start']:.1f} at start):
+
+{table(["embedder backend", "single `route()` p50 / p95 (embedding included)", f"`route_batch` of {next(iter(by.values()))['batched']['queries']} queries: queries/s, median (every run)"], srows)}
+
+Centroid search alone: {" / ".join(f"{int(n):,}" for n in cs)} adapters: {" / ".join(f"{v['blas_threads_default']['search_ms_p50']:.3f}" for v in cs.values())} ms.
+"""
+    return out
+
+
+def sec_embedder() -> str | None:
+    e = load("embedder")
+    if e is None:
+        return None
+    sizes = list(next(iter(e["variants"].values()))["queries_per_s_by_batch_size"])
+    rows = []
+    for name, v in e["variants"].items():
+        q = v.get("queries_per_s_by_batch_size")
+        cos = (f"{v['cosine_to_pytorch_mean']:.4f} / {v['cosine_to_pytorch_min']:.4f}"
+               if v.get("cosine_to_pytorch_mean") is not None else "")
+        p50 = f"{v['single_query_p50_ms']:.1f} ms" if v.get("single_query_p50_ms") is not None else ""
+        qps = " / ".join(f"{q[b]:,.0f}" for b in sizes) if q else v.get("reason", "n/a")
+        bold = "default" in name
+        rows.append([f"**{name}**" if bold else name, cos, p50, qps])
+    return f"""## Embedder
+
+`python benchmarks/bench_embedder.py` (`benchmarks/results/embedder.json`): {e['queries']:,} CLINC150 dev queries
+({e['mean_tokens_per_query']:.1f} tokens on average), {e['repeats']} interleaved repeats, medians.
+
+{table(["embedder execution", "cosine to PyTorch (mean / min)", "single query p50", f"queries/s at batch {' / '.join(sizes)}"], rows)}
+
+Batches are cut by token count (a CLINC batch of 32 is padded to {e['padded_tokens_per_query']['tokens']['32']:.1f} tokens per query, against
+{e['padded_tokens_per_query']['chars']['32']:.1f} when sorted by characters) and run side by side, one single-threaded ONNX Runtime run per core.
+int8 is measured, not used: it moves the embeddings, so it would be a different embedder from the index's.
+"""
+
+
+SECTIONS: list[Callable[[], str | None]] = [
+    sec_routing, sec_scale, sec_embedder, sec_generation, sec_demo_pool, sec_langchain, sec_structured, sec_llamaindex, sec_engine,
+]
+
+HEADER = """# Benchmarks
+
+Generated by `python scripts/render_results.py` from `benchmarks/results/*.json`; do not edit by hand (the test
+suite checks that this file matches the JSON). Each section names the command that wrote its JSON. All figures were
+measured on 2-core CPU machines without GPU (AMD EPYC; the machine differs between sessions); results files record
+the load average. Compare ratios inside one table, not absolute times across tables.
+"""
+
+
+def render_doc() -> str:
+    parts = [HEADER] + [p for p in (f() for f in SECTIONS) if p]
+    return "\n".join(p.rstrip() + "\n" for p in parts)
+
+
+def render_summary() -> str:
+    rows: list[list[str]] = []
+    g, lc, e = load("generation"), load("langchain"), load("engine")
+    r, sc, ad = load("routing"), load("scale"), load("abstention_demo")
+    st, li = load("structured"), load("llamaindex")
+    if r:
+        acc = r["accuracy"]
+        for c in ("bbh", "clinc150"):
+            a = acc.get(c)
+            if not a:
+                continue
+            strat = a["strategies"]
+            default = next(v for k, v in strat.items() if "[default]" in k)["selection_accuracy"]
+            paper = next(v for k, v in strat.items() if k.startswith("paper"))["selection_accuracy"]
+            ref = max(v["selection_accuracy"] for v in a["reference"].values())
+            rows.append([f"routing accuracy, {'BBH' if c == 'bbh' else 'CLINC150'} dev ({a['adapters']} adapters): default / paper recipe / "
+                         "trained logistic regression", f"**{pct(default, 2)}** / {pct(paper, 2)} / {pct(ref, 2)}",
+                         "[routing](docs/BENCHMARKS.md#routing-accuracy)"])
+        best = r["speed"]["targets"]
+        rows.append(["single `route()` p50 / `route_batch` throughput (CPU, embedding included)",
+                     f"{best['best_p50_ms']:.1f} ms / {best['best_queries_per_s']:,.0f} queries/s", "[routing](docs/BENCHMARKS.md#routing-accuracy)"])
+    if sc:
+        big = sc["sizes"][max(sc["sizes"], key=int)]
+        an = big.get("ann")
+        rows.append([f"centroid search at {int(max(sc['sizes'], key=int)):,} adapters: exact / ANN (top-1 agreement)",
+                     f"{big['exact']['search_ms_single']['p50']:.1f} ms / "
+                     + (f"{an['search_ms_single']['p50']:.1f} ms ({an['top1_agreement']:.2f})" if an else "n/a"),
+                     "[scale](docs/BENCHMARKS.md#scale)"])
+    if ad:
+        rows.append(["demo index: general questions answered by the bare backbone / task queries kept",
+                     f"{pct(ad['general_answered_by_base'])} / {pct(ad['held_out_routed_to_their_adapter'])}",
+                     "[demo pool](docs/BENCHMARKS.md#demo-pool)"])
+    if g:
+        rows.append(["mixed-adapter batch vs one call per prompt (16 prompts, 4 adapters)",
+                     f"{g['speedup_mixed_vs_one_by_one']:.2f}× faster", "[runtime](docs/BENCHMARKS.md#runtime-mixed-adapter-batches)"])
+    if lc:
+        runs = lc["settings"][0]["runs"]
+        rows.append(["16 concurrent `ainvoke` / threads / LangGraph `Send` vs one `batch`",
+                     " / ".join(f"{runs[k]['speed_vs_batch']:.2f}×" for k in ("b_async_gather", "c_threads", "d_langgraph_send")),
+                     "[LangChain](docs/BENCHMARKS.md#langchain-concurrent-calls-coalesced)"])
+    if st:
+        rows.append(["structured output: answers that parse / cost per decoding step",
+                     f"{st['constrained_answers_parse']} / {st['constrained_vs_free_ms_per_step']:.2f}×",
+                     "[structured output](docs/BENCHMARKS.md#structured-output)"])
+    if li:
+        res = li["results"]
+        ours = next(v for k, v in res.items() if k.startswith("AriadneSelector"))
+        theirs = next(v for k, v in res.items() if k.startswith("EmbeddingSingleSelector"))
+        rows.append(["LlamaIndex: `AriadneSelector` vs `EmbeddingSingleSelector` (CLINC150 domains)",
+                     f"{pct(ours['accuracy'])} vs {pct(theirs['accuracy'])}", "[LlamaIndex](docs/BENCHMARKS.md#llamaindex-selectors)"])
+    if e:
+        rows.append(["in-process mixed batch vs llama.cpp server (16 concurrent requests)",
+                     f"{e['ratio_in_process_vs_server_concurrent']:.1f}× faster", "[engine](docs/BENCHMARKS.md#llamacpp-server-vs-in-process)"])
+    return (f"{BEGIN}\n## Results\n\nGenerated from `benchmarks/results/*.json` by `python scripts/render_results.py`; every table, "
+            f"with the command that produced it, is in [docs/BENCHMARKS.md](docs/BENCHMARKS.md).\n\n"
+            + table(["what", "measured", "details"], rows, "lrl") + f"\n{END}")
+
+
+def splice_readme(text: str, block: str) -> str:
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} block")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + block + tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    args = ap.parse_args(argv)
+    doc = render_doc()
+    readme = splice_readme(README.read_text(encoding="utf-8"), render_summary())
+    stale = [p.name for p, new in ((DOC, doc), (README, readme)) if not p.is_file() or p.read_text(encoding="utf-8") != new]
+    if args.check:
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run python scripts/render_results.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(doc, encoding="utf-8")
+    README.write_text(readme, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)} and README.md's results block")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
