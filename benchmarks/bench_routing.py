@@ -41,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]  # default data and output paths only; imports use the installed package
 
 from ariadne_integrations.routing.centroid_index import CentroidIndex  # noqa: E402
+from ariadne_integrations.routing.data import heldout_mask  # noqa: E402
 from ariadne_integrations.routing.decision import decide  # noqa: E402
 from ariadne_integrations.routing.embedders import default_embedder  # noqa: E402
 from ariadne_integrations.routing.router import AriadneRouter  # noqa: E402
@@ -152,11 +153,7 @@ def abstention_block(emb, data_dir: Path, vectors, cache_dir: Path | None) -> di
     xtr, ytr, xdv, ydv_all, names = vectors
     oos_rows = read_rows(data_dir / "clinc150" / "train_oos.jsonl")
     xoos = embed_cached(emb, data_dir / "clinc150" / "train_oos.jsonl", [r["input"] for r in oos_rows], cache_dir)
-    rng = np.random.default_rng(0)
-    held = np.zeros(len(ytr), dtype=bool)
-    for n in names:
-        idx = np.nonzero(ytr == n)[0]
-        held[rng.choice(idx, size=max(1, len(idx) // 10), replace=False)] = True
+    held = heldout_mask(ytr, share=0.1, seed=0)  # the split notebook 04 reproduces
     out = {}
     for label, strategy, k in (("default (kmeans)", "kmeans", None), ("paper", "paper", None)):
         groups = OrderedDict((n, xtr[(ytr == n) & ~held]) for n in names)

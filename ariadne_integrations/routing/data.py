@@ -10,11 +10,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE
 from ariadne_integrations.errors import DataFormatError, InvalidInputError, printable
 from ariadne_integrations.jsonl import read_jsonl
 
-__all__ = ["group_by_label", "read_adapter_dir", "read_examples", "read_jsonl"]
+__all__ = ["group_by_label", "heldout_mask", "read_adapter_dir", "read_examples", "read_jsonl", "split_heldout"]
 
 
 def group_by_label(rows: Iterable[tuple[str, str]]) -> OrderedDict[str, list[str]]:
@@ -23,6 +25,34 @@ def group_by_label(rows: Iterable[tuple[str, str]]) -> OrderedDict[str, list[str
     for text, label in rows:
         groups.setdefault(label, []).append(text)
     return groups
+
+
+def heldout_mask(labels: Sequence[str], share: float = 0.1, seed: int = 0) -> np.ndarray:
+    """A seeded held-out ``share`` of every label's rows, as a boolean mask over ``labels``.
+
+    Label by label, in first-seen order, ``max(1, floor(n * share))`` of its ``n`` rows are drawn without
+    replacement from one ``numpy.random.default_rng(seed)``. This is the calibration split of
+    ``benchmarks/bench_routing.py`` (CLINC150: centroids on the rest of train, the threshold on this
+    slice + train_oos), so notebook 04 reproduces the benchmark's figures exactly.
+    """
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise InvalidInputError(f"share must be a number in (0, 1), got {share!r}")
+    labs = np.asarray(list(labels), dtype=object)
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labs), dtype=bool)
+    for name in dict.fromkeys(labs.tolist()):
+        idx = np.nonzero(labs == name)[0]
+        held[rng.choice(idx, size=max(1, int(np.floor(len(idx) * share + 1e-9))), replace=False)] = True
+    return held
+
+
+def split_heldout(
+    rows: Sequence[tuple[str, str]], share: float = 0.1, seed: int = 0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``[(text, label)]`` -> ``(kept, held_out)`` by :func:`heldout_mask` (file order kept in both)."""
+    rows = list(rows)
+    held = heldout_mask([label for _, label in rows], share, seed)
+    return [r for r, h in zip(rows, held) if not h], [r for r, h in zip(rows, held) if h]
 
 
 def read_examples(

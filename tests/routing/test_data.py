@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ariadne_integrations.errors import DataFormatError
+from ariadne_integrations.errors import DataFormatError, InvalidInputError
 from ariadne_integrations.routing.data import group_by_label, read_examples, read_jsonl
 
 
@@ -52,3 +52,29 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         read_jsonl(_write(tmp_path, "\n\n"))
     with pytest.raises(DataFormatError, match="no such data file"):
         read_jsonl(tmp_path / "absent.jsonl")
+
+
+def test_heldout_mask_is_bench_routings_split():
+    """The shared helper draws exactly what bench_routing drew inline before (notebook 04 relies on it)."""
+    import numpy as np
+
+    from ariadne_integrations.routing.data import heldout_mask, split_heldout
+
+    rng = np.random.default_rng(5)
+    labels = np.array([f"d{int(i)}" for i in rng.integers(0, 4, size=97)])
+    names = list(dict.fromkeys(labels.tolist()))
+    old = np.zeros(len(labels), dtype=bool)
+    ref = np.random.default_rng(0)
+    for n in names:
+        idx = np.nonzero(labels == n)[0]
+        old[ref.choice(idx, size=max(1, len(idx) // 10), replace=False)] = True
+    mask = heldout_mask(labels.tolist(), share=0.1, seed=0)
+    assert np.array_equal(mask, old)
+    assert not np.array_equal(mask, heldout_mask(labels.tolist(), share=0.1, seed=1))
+    rows = [(f"t{i}", lab) for i, lab in enumerate(labels.tolist())]
+    kept, held = split_heldout(rows, 0.1, 0)
+    assert len(held) == int(mask.sum()) and len(kept) + len(held) == len(rows)
+    assert held == [r for r, m in zip(rows, mask) if m] and set(kept).isdisjoint(held)
+    assert {lab for _, lab in held} == set(names)  # every label gives at least one row
+    with pytest.raises(InvalidInputError):
+        heldout_mask(["a"], share=1.5)
