@@ -214,7 +214,7 @@ class AdapterRuntime:
             "pad_token_id": self.backbone.tokenizer.pad_token_id,
         }
         if config.do_sample:
-            kw.update(temperature=1.0, top_p=config.top_p)
+            kw.update(temperature=config.temperature, top_p=config.top_p)
             if config.top_k is not None:
                 kw["top_k"] = config.top_k
         else:
