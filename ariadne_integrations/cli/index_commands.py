@@ -187,6 +187,7 @@ def index_calibrate(
     text_field: str = typer.Option("input"),
     label_field: str = typer.Option("task"),
     by: str = typer.Option("score", help="Threshold the best score ('score') or the margin over the runner-up ('margin')."),
+    method: str = typer.Option("global", help="'global': one threshold; 'per_adapter': one score threshold per adapter."),
     target_oos_rejection: Optional[float] = typer.Option(None, help="Lowest threshold rejecting at least this share of OOS."),
     target_in_scope_accuracy: Optional[float] = typer.Option(None, help="Highest threshold keeping at least this in-scope accuracy."),
     as_json: bool = typer.Option(False, "--json"),
@@ -199,11 +200,14 @@ def index_calibrate(
     rows = read_jsonl(data, text_field=text_field, label_field=label_field)
     oos_texts = read_jsonl(oos, text_field=text_field, label_field=None) if oos else None
     res = router.calibrate([t for t, _ in rows], [lab for _, lab in rows], oos_texts,
-                           by=by, target_oos_rejection=target_oos_rejection, target_in_scope_accuracy=target_in_scope_accuracy)
+                           by=by, method=method, target_oos_rejection=target_oos_rejection,
+                           target_in_scope_accuracy=target_in_scope_accuracy)
     router.save(index)
     summary = {k: v for k, v in res.items() if k != "curve"}
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        typer.echo(f"threshold={res['threshold']} min_margin={res['min_margin']} in-scope accuracy={res['in_scope_accuracy']:.3f} "
+        own = res.get("adapter_thresholds")
+        per = " adapter_thresholds=" + ",".join(f"{show(k)}:{v:.4f}" for k, v in own.items()) if own else ""
+        typer.echo(f"threshold={res['threshold']} min_margin={res['min_margin']}{per} in-scope accuracy={res['in_scope_accuracy']:.3f} "
                    f"oos rejection={res['oos_rejection']} ({res['objective']}); saved to {show(index)}")

@@ -7,13 +7,13 @@ benchmark), and a function of arrays can be tested on numbers alone.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ariadne_integrations.errors import InvalidInputError
 
-__all__ = ["Ranking", "RouteDecision", "abstentions", "decide", "decide_top", "rank"]
+__all__ = ["Ranking", "RouteDecision", "abstentions", "decide", "decide_top", "rank", "score_bars"]
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,33 @@ def rank(scores: np.ndarray) -> Ranking:
     return Ranking(best_idx, best, None, best.copy())
 
 
-def abstentions(best: np.ndarray, margin: np.ndarray, threshold: float | None, min_margin: float | None) -> np.ndarray:
-    """Rows to abstain on: best score below ``threshold`` or margin below ``min_margin`` (None = off)."""
+def score_bars(best_names: Sequence[str], threshold: float | None,
+               adapter_thresholds: Mapping[str, float] | None) -> np.ndarray:
+    """The score each row's best adapter needs: its own threshold when it has one, else ``threshold``.
+
+    ``-inf`` where neither applies (no score rule for that adapter).
+    """
+    default = -np.inf if threshold is None else float(threshold)
+    if not adapter_thresholds:
+        return np.full(len(best_names), default)
+    return np.array([float(adapter_thresholds.get(n, default)) for n in best_names])
+
+
+def abstentions(best: np.ndarray, margin: np.ndarray, threshold: float | None, min_margin: float | None,
+                best_names: Sequence[str] | None = None,
+                adapter_thresholds: Mapping[str, float] | None = None) -> np.ndarray:
+    """Rows to abstain on: best score below its bar or margin below ``min_margin`` (None = off).
+
+    The bar is ``threshold``, or, for a row whose best adapter (``best_names``) has an entry in
+    ``adapter_thresholds``, that adapter's own threshold (per-adapter thresholds, see
+    ``AriadneRouter.calibrate(method="per_adapter")``).
+    """
     abstain = np.zeros(len(best), dtype=bool)
-    if threshold is not None:
+    if adapter_thresholds:
+        if best_names is None:
+            raise InvalidInputError("per-adapter thresholds need the best adapter's name of every row")
+        abstain |= best < score_bars(best_names, threshold, adapter_thresholds)
+    elif threshold is not None:
         abstain |= best < threshold
     if min_margin is not None:
         abstain |= margin < min_margin
@@ -93,10 +116,12 @@ def decide(
     names: Sequence[str],
     threshold: float | None = None,
     min_margin: float | None = None,
+    adapter_thresholds: Mapping[str, float] | None = None,
 ) -> list[RouteDecision]:
     """One :class:`RouteDecision` per row of ``scores`` (n, A), columns named by ``names``.
 
-    The best adapter is chosen unless its score is below ``threshold`` or its margin over the
+    The best adapter is chosen unless its score is below ``threshold`` (or below its own entry in
+    ``adapter_thresholds``, which replaces ``threshold`` for that adapter) or its margin over the
     runner-up is below ``min_margin``; then the decision abstains (``adapter=None``) but still reports
     ``best``. With a single adapter the margin is its score, so ``min_margin`` applies to that.
     """
@@ -105,7 +130,8 @@ def decide(
     if len(names) != s.shape[1]:
         raise InvalidInputError(f"{len(names)} adapter names for {s.shape[1]} score columns")
     r = rank(s)
-    abstain = abstentions(r.best, r.margin, threshold, min_margin)
+    best_names = [names[int(i)] for i in r.best_index]
+    abstain = abstentions(r.best, r.margin, threshold, min_margin, best_names, adapter_thresholds)
     out = []
     for i in range(s.shape[0]):
         b = names[int(r.best_index[i])]
@@ -129,6 +155,7 @@ def decide_top(
     names: Sequence[str],
     threshold: float | None = None,
     min_margin: float | None = None,
+    adapter_thresholds: Mapping[str, float] | None = None,
 ) -> list[RouteDecision]:
     """:func:`decide` for a top-k ranking: ``columns`` (n, k) adapter columns best first, ``scores`` (n, k).
 
@@ -141,7 +168,7 @@ def decide_top(
     names = tuple(names)
     best = s[:, 0]
     margin = best - s[:, 1] if s.shape[1] > 1 else best.copy()
-    abstain = abstentions(best, margin, threshold, min_margin)
+    abstain = abstentions(best, margin, threshold, min_margin, [names[int(c)] for c in cols[:, 0]], adapter_thresholds)
     out = []
     for i in range(s.shape[0]):
         row = [names[int(c)] for c in cols[i]]

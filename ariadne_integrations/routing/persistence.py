@@ -134,6 +134,8 @@ class StrategyInfo(_Strict):
 class ThresholdsInfo(_Strict):
     threshold: float | None = None
     min_margin: float | None = None
+    # per-adapter score thresholds (AriadneRouter.calibrate(method="per_adapter")); absent in older indices
+    per_adapter: dict[_AdapterName, float] | None = None
 
 
 class AdapterInfo(_Strict):
@@ -171,6 +173,9 @@ class IndexManifest(_Strict):
             raise ValueError(f"adapter names repeat: {sorted({n for n in names if names.count(n) > 1})}")
         if self.dimension is not None and self.dimension != self.embedder.dimension:
             raise ValueError(f"dimension {self.dimension} does not match the embedder's {self.embedder.dimension}")
+        unknown = sorted(set(self.thresholds.per_adapter or ()) - set(names))
+        if unknown:
+            raise ValueError(f"thresholds.per_adapter names adapters not in the index: {unknown[:5]}")
         total = sum(a.n_centroids for a in self.adapters)
         if self.n_centroids is not None and self.n_centroids != total:
             raise ValueError(f"n_centroids {self.n_centroids} does not match the adapters' total {total}")
@@ -205,7 +210,7 @@ class IndexPayload:
 
     embedder: dict[str, Any]
     strategy: dict[str, Any]
-    thresholds: dict[str, float | None]
+    thresholds: dict[str, Any]  # threshold, min_margin (float | None); per_adapter ({name: float}) when set
     names: list[str]
     centroids: list[np.ndarray]  # one (m_i, d) float32 array per adapter
     n_examples: list[int]
@@ -221,7 +226,7 @@ class IndexPayload:
         *,
         embedder: dict[str, Any],
         strategy: dict[str, Any],
-        thresholds: dict[str, float | None],
+        thresholds: dict[str, Any],
     ) -> IndexPayload:
         """What to save for ``index``, with the settings the index file records beside it."""
         return cls(
@@ -705,7 +710,7 @@ def _payload(root: Path, cpath: Path, model: IndexManifest, meta: dict[str, Any]
     return IndexPayload(
         embedder=model.embedder.model_dump(exclude_none=False),
         strategy=model.strategy.model_dump(),
-        thresholds=model.thresholds.model_dump(),
+        thresholds=model.thresholds.model_dump(exclude={"per_adapter"} if model.thresholds.per_adapter is None else None),
         names=[a.name for a in model.adapters],
         centroids=[cents[expect_offsets[i]: expect_offsets[i + 1]].copy() for i in range(len(model.adapters))],
         n_examples=[a.n_examples for a in model.adapters],

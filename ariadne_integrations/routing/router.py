@@ -7,7 +7,7 @@ adapter's centroids), :func:`~ariadne_integrations.routing.decision.decide` turn
 decisions (best adapter, or "no adapter" below the score threshold or margin), calibration.py picks
 the threshold and persistence.py reads and writes index folders.
 
-Thread safety: the index is an immutable value and the thresholds an immutable pair; a reader takes
+Thread safety: the index is an immutable value and the abstention rule an immutable tuple; a reader takes
 each reference once per call, and every mutation derives a new value under a lock and swaps it in one
 assignment, so readers never see a half-made change and a failed mutation leaves the router as it was.
 """
@@ -18,6 +18,7 @@ import math
 import os
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -65,6 +66,23 @@ def _check_query(query: Any) -> str:
     return check_text(query, "the query")
 
 
+def _check_adapter_thresholds(value: Any) -> Mapping[str, float] | None:
+    """A read-only {adapter: finite threshold} copy, or None for none (an empty mapping is none)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"adapter_thresholds must be a mapping of adapter name to threshold, got {type(value).__name__}")
+    out: dict[str, float] = {}
+    for name, t in value.items():
+        checked = _check_threshold(t, f"the threshold of adapter {name!r}")
+        if checked is None:
+            raise InvalidInputError(f"the threshold of adapter {name!r} must be a finite number, got None")
+        out[_check_name(name)] = checked
+    return MappingProxyType(out) if out else None
+
+
+_Rule = tuple[float | None, float | None, Mapping[str, float] | None]
+
 INDEX_RULE: Any = object()
 """Default of the per-call ``threshold`` / ``min_margin``: use the index's own."""
 
@@ -97,9 +115,9 @@ class AriadneRouter:
         # search: "exact" (default), "ann" or "auto"; see CentroidIndex. Checked here (MissingDependencyError for
         # "ann" without usearch) and carried by every index this router derives.
         self._index: CentroidIndex = CentroidIndex.empty(search=search)
-        # (threshold, min_margin): one tuple so that a reader never pairs a new value with an old one
-        self._rule: tuple[float | None, float | None] = (
-            _check_threshold(threshold, "threshold"), _check_threshold(min_margin, "min_margin"))
+        # (threshold, min_margin, per-adapter thresholds): one tuple so that a reader never pairs a new value
+        # with an old one
+        self._rule: _Rule = (_check_threshold(threshold, "threshold"), _check_threshold(min_margin, "min_margin"), None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -283,6 +301,11 @@ class AriadneRouter:
     def min_margin(self) -> float | None:
         return self._rule[1]
 
+    @property
+    def adapter_thresholds(self) -> dict[str, float]:
+        """Per-adapter score thresholds (a copy; empty when none): each replaces :attr:`threshold` for its adapter."""
+        return dict(self._rule[2] or {})
+
     def __len__(self) -> int:
         return len(self._index)
 
@@ -290,9 +313,10 @@ class AriadneRouter:
         return name in self._index
 
     def __repr__(self) -> str:
-        idx, (threshold, min_margin) = self._index, self._rule
+        idx, (threshold, min_margin, per_adapter) = self._index, self._rule
+        own = f", adapter_thresholds={len(per_adapter)}" if per_adapter else ""
         return (f"AriadneRouter(adapters={len(idx)}, centroids={idx.n_centroids}, strategy={self._strategy.name!r}, "
-                f"embedder={self._embedder.name!r}, threshold={threshold}, min_margin={min_margin})")
+                f"embedder={self._embedder.name!r}, threshold={threshold}, min_margin={min_margin}{own})")
 
     def adapter_path(self, name: str) -> str | None:
         """The adapter folder recorded for ``name`` (None when none was given)."""
@@ -325,7 +349,8 @@ class AriadneRouter:
         """Route many queries with one embedding call and one matrix product.
 
         ``threshold`` / ``min_margin`` override the index's own for this call (None = no such rule);
-        left out, the index's apply.
+        left out, the index's apply. A ``threshold`` given here also replaces the per-adapter thresholds
+        (:attr:`adapter_thresholds`) for this call.
         """
         if isinstance(queries, str):
             raise InvalidInputError("route_batch takes a list of queries; use route() for a single string")
@@ -333,7 +358,8 @@ class AriadneRouter:
         idx = self._require_adapters()
         rule = self._rule
         rule = (rule[0] if threshold is INDEX_RULE else _check_threshold(threshold, "threshold"),
-                rule[1] if min_margin is INDEX_RULE else _check_threshold(min_margin, "min_margin"))
+                rule[1] if min_margin is INDEX_RULE else _check_threshold(min_margin, "min_margin"),
+                rule[2] if threshold is INDEX_RULE else None)
         vecs = self._check_vectors(idx, self._embedder.embed(items, batch_size=batch_size), len(items))
         return self._decide(idx, vecs, rule)
 
@@ -371,12 +397,12 @@ class AriadneRouter:
             raise InvalidInputError("query embeddings contain NaN or infinite values")
         return vecs
 
-    def _decide(self, idx: CentroidIndex, vecs: np.ndarray, rule: tuple[float | None, float | None] | None = None) -> list[RouteDecision]:
-        threshold, min_margin = self._rule if rule is None else rule
+    def _decide(self, idx: CentroidIndex, vecs: np.ndarray, rule: _Rule | None = None) -> list[RouteDecision]:
+        threshold, min_margin, per_adapter = self._rule if rule is None else rule
         if idx.uses_ann:  # decisions from the top-k adapters; their scores are exact, the others are not reported
             cols, top = idx.top_adapters(vecs)
-            return decide_top(cols, top, idx.names, threshold, min_margin)
-        return decide(idx.scores(vecs), idx.names, threshold, min_margin)
+            return decide_top(cols, top, idx.names, threshold, min_margin, per_adapter)
+        return decide(idx.scores(vecs), idx.names, threshold, min_margin, per_adapter)
 
     # ------------------------------------------------------------------ mutation
     def add_adapter(
@@ -430,9 +456,12 @@ class AriadneRouter:
         log.info("added adapter %s (%d examples, %d centroids)", name, n, cents.shape[0])
 
     def remove_adapter(self, name: str) -> None:
-        """Remove one adapter; the others keep their centroids bit for bit."""
+        """Remove one adapter (and its own threshold, if any); the others keep their centroids bit for bit."""
         with self._lock:
             self._index = self._index.without_adapter(name)
+            t, m, per_adapter = self._rule
+            if per_adapter and name in per_adapter:
+                self._rule = (t, m, _check_adapter_thresholds({k: v for k, v in per_adapter.items() if k != name}))
 
     def set_adapter_path(self, name: str, adapter_path: str | os.PathLike[str] | None) -> None:
         """Record (or clear) the adapter folder for ``name``."""
@@ -440,12 +469,22 @@ class AriadneRouter:
         with self._lock:
             self._index = self._index.with_adapter_path(name, path)
 
-    def set_thresholds(self, threshold: float | None = None, min_margin: float | None = None) -> None:
-        """Set the abstention rule: abstain when score < threshold or margin < min_margin (None = off)."""
+    def set_thresholds(self, threshold: float | None = None, min_margin: float | None = None, *,
+                       adapter_thresholds: Mapping[str, float] | None = None) -> None:
+        """Set the abstention rule: abstain when score < threshold or margin < min_margin (None = off).
+
+        ``adapter_thresholds`` ({adapter: threshold}) gives adapters their own score threshold, which
+        replaces ``threshold`` when that adapter is the best one (an adapter without an entry uses
+        ``threshold``). Each name must be an adapter in the index (UnknownAdapterError otherwise).
+        """
         t = _check_threshold(threshold, "threshold")
         m = _check_threshold(min_margin, "min_margin")
+        per_adapter = _check_adapter_thresholds(adapter_thresholds)
         with self._lock:
-            self._rule = (t, m)
+            unknown = sorted(set(per_adapter or ()) - set(self._index.names))
+            if unknown:
+                raise UnknownAdapterError(f"adapter_thresholds name adapters not in the index: {unknown[:5]}")
+            self._rule = (t, m, per_adapter)
 
     # ------------------------------------------------------------------ calibration
     def calibrate(
@@ -455,6 +494,7 @@ class AriadneRouter:
         oos_texts: Sequence[str] | None = None,
         *,
         by: str = "score",
+        method: str = "global",
         target_oos_rejection: float | None = None,
         target_in_scope_accuracy: float | None = None,
         max_accuracy_drop: float = 0.01,
@@ -464,8 +504,20 @@ class AriadneRouter:
 
         ``labels`` name each text's adapter; a label that is not an adapter in the index (and every
         text of ``oos_texts``) counts as out of scope.
+
+        ``method="global"`` (default): one threshold on the best score (``by="score"``) or on the margin
+        (``by="margin"``). ``method="per_adapter"`` (with ``by="score"``): one score threshold per adapter,
+        from its held-out scores' mean and spread (:func:`calibration.calibrate_per_adapter`; the report's
+        ``adapter_thresholds``); applied, the global ``threshold`` becomes the fallback for adapters added
+        later. The held-out texts should cover every adapter (one with fewer than 5 correctly routed texts
+        gets the pooled mean and spread).
         """
-        from ariadne_integrations.routing.calibration import calibrate_scores
+        from ariadne_integrations.routing.calibration import METHODS, calibrate_per_adapter, calibrate_scores
+
+        if method not in METHODS:
+            raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}")
+        if method == "per_adapter" and by != "score":
+            raise InvalidInputError("method='per_adapter' thresholds the score; use by='score'")
 
         items = validate_texts(texts, what="texts")
         labs = list(labels)
@@ -477,6 +529,15 @@ class AriadneRouter:
         all_texts = items + extra_oos
         idx = self._require_adapters()
         vecs = self._check_vectors(idx, self._embedder.embed(all_texts), len(all_texts))
+        if method == "per_adapter":
+            result = calibrate_per_adapter(idx.scores(vecs), idx.names, labs + [None] * len(extra_oos),
+                                           target_oos_rejection=target_oos_rejection,
+                                           target_in_scope_accuracy=target_in_scope_accuracy,
+                                           max_accuracy_drop=max_accuracy_drop)
+            if apply:
+                self.set_thresholds(threshold=result["threshold"], min_margin=None,
+                                    adapter_thresholds=result["adapter_thresholds"])
+            return result
         result = calibrate_scores(
             idx.scores(vecs),
             idx.names,
@@ -507,7 +568,7 @@ class AriadneRouter:
         from ariadne_integrations.routing.persistence import IndexPayload, save_index
 
         idx = self._require_adapters()
-        threshold, min_margin = self._rule
+        threshold, min_margin, per_adapter = self._rule
         identity = self.embedder_identity()
         if identity["dimension"] != idx.dimension:
             raise EmbedderMismatchError(f"the embedder makes {identity['dimension']}-d vectors but the index holds {idx.dimension}-d")
@@ -517,6 +578,9 @@ class AriadneRouter:
             strategy={"name": self._strategy.name, **self._strategy.params()},
             thresholds={"threshold": threshold, "min_margin": min_margin},
         )
+        own = {k: v for k, v in (per_adapter or {}).items() if k in idx}
+        if own:  # written only when set, so an index without them is byte for byte what older versions wrote
+            payload.thresholds["per_adapter"] = own
         return save_index(folder, payload, overwrite=overwrite)
 
     @classmethod
@@ -556,4 +620,7 @@ class AriadneRouter:
             raise IndexFormatError(f"index {folder} has invalid settings: {exc}") from exc
         router._identity = dict(ident)
         router._index = index
+        per_adapter = th.get("per_adapter")
+        if per_adapter:  # checked against the adapters by the manifest's schema
+            router._rule = (router._rule[0], router._rule[1], _check_adapter_thresholds(per_adapter))
         return router

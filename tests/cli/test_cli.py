@@ -85,7 +85,12 @@ def test_add_remove_and_calibrate(data) -> None:
     assert res.exit_code == 2 and "sentiment" in res.stderr
     cal = json.loads(_ok(["index", "calibrate", str(idx), "--data", str(data["test"]), "--json"]).stdout)
     meta = json.loads(_ok(["index", "info", str(idx), "--json"]).stdout)
-    assert meta["thresholds"]["threshold"] == cal["threshold"]
+    assert meta["thresholds"]["threshold"] == cal["threshold"] and "per_adapter" not in meta["thresholds"]
+    per = json.loads(_ok(["index", "calibrate", str(idx), "--data", str(data["test"]), "--method", "per_adapter", "--json"]).stdout)
+    meta = json.loads(_ok(["index", "info", str(idx), "--json"]).stdout)
+    assert per["method"] == "per_adapter" and meta["thresholds"]["per_adapter"] == per["adapter_thresholds"]
+    res = runner.invoke(app, ["index", "calibrate", str(idx), "--data", str(data["test"]), "--method", "knn"])
+    assert res.exit_code == 2 and "method" in res.stderr
 
 
 def test_errors_are_clean(data, tmp_path: Path) -> None:

@@ -88,3 +88,31 @@ def test_plots_write_files(tmp_path, clinc_router, clinc_subset) -> None:
     import json
 
     json.dumps(rep.to_dict())  # JSON-able
+
+
+def test_per_adapter_thresholds_on_real_clinc(embedder, clinc_subset, clinc_router, tmp_path) -> None:
+    """calibrate(method="per_adapter") on real held-out + OOS queries: one threshold per domain, applied
+    by route_batch, kept by save/load, and on unseen queries at least as good a trade as the global one."""
+    _, dev, held, oos = clinc_subset
+    router = AriadneRouter.from_examples(group_by_label(clinc_subset[0]), embedder=embedder)
+    texts, labels = [t for t, _ in held], [lab for _, lab in held]
+    glob = router.calibrate(texts, labels, oos[:60], target_oos_rejection=0.9, apply=False)
+    rep = router.calibrate(texts, labels, oos[:60], method="per_adapter", target_oos_rejection=0.9)
+    own = router.adapter_thresholds
+    assert own == rep["adapter_thresholds"] and set(own) == set(router.adapters)
+    assert rep["oos_rejection"] >= 0.9
+    assert max(own.values()) - min(own.values()) > 0.02  # the domains' score levels differ
+    rows = dev + [(t, "oos") for t in oos[60:]]
+    q, lab = [t for t, _ in rows], [la for _, la in rows]
+    per = evaluate_router(router, q, lab)
+    router.set_thresholds(glob["threshold"])
+    one = evaluate_router(router, q, lab)
+    assert per.abstain is not None and one.abstain is not None
+    assert per.abstain["oos_abstained"] > 0.6 and per.abstain["in_scope_accuracy"] > 0.7
+    # summed trade (in-scope accuracy + OOS rejection) on unseen queries: no worse than the global threshold's
+    assert (per.abstain["in_scope_accuracy"] + per.abstain["oos_abstained"]
+            >= one.abstain["in_scope_accuracy"] + one.abstain["oos_abstained"] - 0.03)
+    router.set_thresholds(rep["threshold"], adapter_thresholds=own)
+    loaded = AriadneRouter.load(router.save(tmp_path / "idx"), embedder=embedder)
+    assert loaded.adapter_thresholds == own
+    assert [d.adapter for d in loaded.route_batch(q[:40])] == [d.adapter for d in router.route_batch(q[:40])]
