@@ -325,8 +325,42 @@ int8 is measured, not used: it moves the embeddings, so it would be a different 
 """
 
 
+def sec_abstention() -> str | None:
+    a = load("abstention")
+    if a is None:
+        return None
+    c = a["config"]
+    tgt = c["target"]
+    rows = []
+    for name, v in a["variants"].items():
+        pts = v["points"]
+        t90, bal = pts["target_oos_rejection_0.9"], pts["balanced"]
+        rows.append([name, f"{t90['dev']['cost_points']:.2f} pts / {pct(t90['dev']['oos_rejection'], 0)}",
+                     f"{bal['dev']['cost_points']:.2f} pts / {pct(bal['dev']['oos_rejection'], 0)}",
+                     f"{v['dev_best_possible_cost_at_0.9']:.2f} pts"])
+    met = [r["variant"] for r in a["summary"] if r["meets_target"]]
+    return f"""## Abstention: what it costs
+
+`python benchmarks/bench_abstention.py` (`benchmarks/results/abstention.json`, `docs/images/abstention_curves.png`): CLINC150,
+{c['adapters']} domains, index on {c['n_train_index']:,} train rows; every rule calibrated on train-side data only (the held-out
+{c['n_held_out']:,} train rows + {c['n_train_oos']} `train_oos`), measured on dev ({c['n_dev_in_scope']:,} in-scope, {c['n_dev_oos']} out-of-scope queries). Cost =
+points of in-scope accuracy lost (abstaining counts as wrong; {pct(a['dev_selection_accuracy'], 2)} without abstention). Target: ≤ {tgt['max_cost_points']:g} points
+at ≥ {pct(tgt['oos_rejection'], 0)} out-of-scope rejection: {"met by " + ", ".join(met) if met else "**not met** by any rule at its train-calibrated point"}.
+
+{table(["rule", f"calibrated for {pct(tgt['oos_rejection'], 0)} rejection: dev cost / rejection", "balanced objective: dev cost / rejection",
+        f"best point on the dev curve at ≥ {pct(tgt['oos_rejection'], 0)} (not selectable)"], rows)}
+
+A threshold that rejects 90 % of `train_oos` rejects only 84–89 % of dev's out-of-scope queries, and dev has 100 of them
+(one query = one point), so differences of a point are noise. Per-adapter thresholds are in the library as an option
+(`router.calibrate(..., method="per_adapter")`, stored in the index); the fitted logistic score is not training-free
+and stays in the benchmark.
+
+![abstention curves](images/abstention_curves.png)
+"""
+
+
 SECTIONS: list[Callable[[], str | None]] = [
-    sec_routing, sec_scale, sec_embedder, sec_generation, sec_demo_pool, sec_langchain, sec_structured, sec_llamaindex, sec_engine,
+    sec_routing, sec_abstention, sec_scale, sec_embedder, sec_generation, sec_demo_pool, sec_langchain, sec_structured, sec_llamaindex, sec_engine,
 ]
 
 HEADER = """# Benchmarks
@@ -375,6 +409,11 @@ def render_summary() -> str:
     if sc and sc.get("cold_start"):
         rows.append(["cold start: fresh process to its first routed answer (warm caches)", f"{sc['cold_start']['median_s']:.2f} s",
                      "[scale](docs/BENCHMARKS.md#scale)"])
+    ab = load("abstention")
+    if ab:
+        bal = ab["variants"][next(iter(ab["variants"]))]["points"]["balanced"]["dev"]
+        rows.append(["CLINC150 abstention (balanced threshold): out-of-scope rejected / in-scope cost",
+                     f"{pct(bal['oos_rejection'], 0)} / {bal['cost_points']:.2f} points", "[abstention](docs/BENCHMARKS.md#abstention-what-it-costs)"])
     if ad:
         rows.append(["demo index: general questions answered by the bare backbone / task queries kept",
                      f"{pct(ad['general_answered_by_base'])} / {pct(ad['held_out_routed_to_their_adapter'])}",
