@@ -170,8 +170,8 @@ def routed_answers(llm: Any, rows: Sequence[Row], batch: int, desc: str) -> tupl
 
 # ---------------------------------------------------------------------------------------------- main run
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ariadne_integrations.langchain import AriadneLLM
     from ariadne_integrations import AriadneRouter
+    from ariadne_integrations.langchain import AriadneLLM
     from ariadne_integrations.runtime.adapters import AdapterRuntime
     from ariadne_integrations.runtime.generation import GenerationConfig
 
@@ -233,7 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n = len(dev_in)
 
     backbone_tok = AdapterRuntime(None, device=args.device).backbone.tokenizer
-    longest = max(len(backbone_tok(r["target"], add_special_tokens=False)["input_ids"]) for r in train_all if r["task"] in tasks)
+    targets = {r["target"] for t in tasks for r in by_task[t]}
+    longest = max(len(backbone_tok(x, add_special_tokens=False)["input_ids"]) for x in targets)
     max_new = args.max_new_tokens or longest + 2
     cfg = GenerationConfig(max_new_tokens=max_new)
     rt = AdapterRuntime(None, {t: folders[t] for t in tasks}, max_loaded_adapters=len(tasks), device=args.device)
