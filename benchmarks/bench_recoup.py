@@ -382,16 +382,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     r = res["routing"]
-    print(f"n={res['n']}{' (subsample)' if res['subsampled'] else ''}: base {res['base']:.1%}, oracle {res['oracle']:.1%}, "
-          f"routed {res['routed']:.1%} (recoup {res['recoup']:.1%}, target 99%: {'met' if res['target_met'] else 'NOT met'}), "
-          f"paper {res['routed_paper']:.1%} (recoup {res['recoup_paper']:.1%}), random adapter {res['random']:.1%}")
-    print(f"routing accuracy: k-means {r['kmeans']['accuracy']:.1%} ({r['kmeans']['misrouted']} misrouted, oracle right on "
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    print(f"n={res['n']}{' (subsample)' if res['subsampled'] else ''}: base {pct(res['base'])}, oracle {pct(res['oracle'])}, "
+          f"routed {pct(res['routed'])} (recoup {pct(res['recoup'])}, target 99%: {'met' if res['target_met'] else 'NOT met'}), "
+          f"paper {pct(res['routed_paper'])} (recoup {pct(res['recoup_paper'])}), random adapter {pct(res['random'])}")
+    print(f"routing accuracy: k-means {pct(r['kmeans']['accuracy'])} ({r['kmeans']['misrouted']} misrouted, oracle right on "
           f"{r['kmeans']['misrouted_oracle_right']}, routed right on {r['kmeans']['misrouted_routed_right']}); paper "
-          f"{r['paper']['accuracy']:.1%} ({r['paper']['misrouted']} misrouted)")
+          f"{pct(r['paper']['accuracy'])} ({r['paper']['misrouted']} misrouted)")
     th = res["threshold_on"]
     if th["oos_to_base"] is not None:
         print(f"threshold {th['threshold']:.4f}: out-of-scope dev rows to the bare backbone {th['oos_to_base']:.1%}; in-scope "
-              f"{th['in_scope_abstained']} abstained, score {th['in_scope_score']:.1%} (recoup {th['recoup']})")
+              f"{th['in_scope_abstained']} abstained, score {pct(th['in_scope_score'])} (recoup {pct(th['recoup'])})")
     print(f"training {res['training']['seconds_total']:.0f} s ({'cached' if res['training']['cached'] else 'this run'}); "
           f"load average {res['load_average']}; wrote {args.out}")
     return res

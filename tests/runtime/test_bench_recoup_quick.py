@@ -28,8 +28,11 @@ def test_bench_recoup_quick(tmp_path) -> None:
     for key in ("base", "oracle", "routed", "routed_paper", "random"):
         assert 0.0 <= data[key] <= 1.0, key
     assert data["oracle"] >= data["base"]  # the bare backbone does not know the intent names
-    assert data["recoup"] is not None and 0.0 <= data["recoup"] <= 1.5
-    assert data["recoup"] == round(data["routed"] / data["oracle"], 4)
+    if data["oracle"] > 0:  # a few quick steps may teach the adapters nothing yet
+        assert data["recoup"] == round(data["routed"] / data["oracle"], 4)
+        assert data["recoup_paper"] == round(data["routed_paper"] / data["oracle"], 4)
+    else:
+        assert data["recoup"] is None and data["recoup_paper"] is None and data["target_met"] is False
     for block in data["routing"].values():
         assert 0.0 <= block["accuracy"] <= 1.0
         assert block["misrouted"] == round((1 - block["accuracy"]) * data["n"])
