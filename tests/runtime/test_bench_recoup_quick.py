@@ -1,0 +1,46 @@
+"""benchmarks/bench_recoup.py --quick trains a tiny pool, routes and scores it, and writes the recoup JSON."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("ARIADNE_BENCH_DATA", "/work/shared/benchmarks")) / "clinc150"
+
+
+@pytest.mark.skipif(not (DATA / "train.jsonl").is_file(), reason="CLINC150 benchmark data not available")
+def test_bench_recoup_quick(tmp_path) -> None:
+    out = tmp_path / "recoup.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_recoup.py"), "--quick", "--data", str(DATA),
+                           "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert {"n", "base", "oracle", "routed", "routed_paper", "random", "recoup", "recoup_paper", "per_task", "routing",
+            "threshold_on", "training", "load_average", "command"} <= set(data)
+    assert data["quick"] is True and len(data["tasks"]) == 3 and data["n"] == 24 and data["subsampled"] is True
+    for key in ("base", "oracle", "routed", "routed_paper", "random"):
+        assert 0.0 <= data[key] <= 1.0, key
+    assert data["oracle"] >= data["base"]  # the bare backbone does not know the intent names
+    if data["oracle"] > 0:  # a few quick steps may teach the adapters nothing yet
+        assert data["recoup"] == round(data["routed"] / data["oracle"], 4)
+        assert data["recoup_paper"] == round(data["routed_paper"] / data["oracle"], 4)
+    else:
+        assert data["recoup"] is None and data["recoup_paper"] is None and data["target_met"] is False
+    for block in data["routing"].values():
+        assert 0.0 <= block["accuracy"] <= 1.0
+        assert block["misrouted"] == round((1 - block["accuracy"]) * data["n"])
+        assert 0 <= block["misrouted_oracle_right"] <= block["misrouted"]
+    assert set(data["per_task"]) == set(data["tasks"])
+    assert sum(t["n"] for t in data["per_task"].values()) == data["n"]
+    th = data["threshold_on"]
+    assert th["n_oos_dev"] > 0 and 0.0 <= th["oos_to_base"] <= 1.0 and 0.0 <= th["in_scope_score"] <= 1.0
+    assert 0 <= th["in_scope_abstained"] <= data["n"]
+    tr = data["training"]
+    assert set(tr["steps"]) == set(data["tasks"]) and tr["cached"] is False and tr["seconds_total"] > 0
