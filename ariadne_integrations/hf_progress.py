@@ -38,3 +38,17 @@ def quiet_weight_loading() -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and _was_enabled:
                 hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def quiet_peft_wrap() -> Iterator[None]:
+    """Silence exactly the FutureWarning transformers 5 raises when peft wraps a model.
+
+    peft's ``PeftModel.__init__`` reads ``model.is_gradient_checkpointing``, which transformers 5 deprecates; the
+    warning is about peft's code, not the user's, and would print on every adapter load and training run.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

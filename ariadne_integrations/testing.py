@@ -85,12 +85,14 @@ def make_random_lora(folder: str | Path, seed: int, targets: Sequence[str] = ("q
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from ariadne_integrations.hf_progress import quiet_peft_wrap
     from ariadne_integrations.runtime.backbone import load_backbone
 
     torch.manual_seed(seed)
     bb = load_backbone(backbone, fresh=True)
     cfg = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=2 * r, target_modules=list(targets), init_lora_weights=False)
-    model = get_peft_model(bb.model, cfg)
+    with quiet_peft_wrap():
+        model = get_peft_model(bb.model, cfg)
     model.save_pretrained(str(folder))
     return Path(folder)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
 from ariadne_integrations.errors import AdapterLoadError
+from ariadne_integrations.hf_progress import quiet_peft_wrap
 from ariadne_integrations.runtime.adapter_folders import (
     check_adapter_base_model,
     check_adapter_folder,
@@ -83,15 +83,12 @@ class SharedModel:
         logger.info("loading adapter %s as %s", folder, name)
         try:
             if self.peft is None:
-                # peft's PeftModel.__init__ reads model.is_gradient_checkpointing, which transformers 5 deprecates
-                # with a FutureWarning; silence exactly that warning, only around this call.
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
-                                            category=FutureWarning)
+                with quiet_peft_wrap():
                     self.peft = PeftModel.from_pretrained(self.backbone.model, str(folder), adapter_name=name)
                 self.peft.eval()
             else:
-                self.peft.load_adapter(str(folder), adapter_name=name)
+                with quiet_peft_wrap():
+                    self.peft.load_adapter(str(folder), adapter_name=name)
                 if self.peft.active_adapter not in self.peft.peft_config:
                     # the previously active adapter was unloaded; peft needs *a* valid one to exist.
                     # Rows still choose theirs via adapter_names, so this global never selects outputs.

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from ariadne_integrations.constants import ADAPTER_INPUTS_FILE, ADAPTER_TASK_FILE, DEFAULT_BACKBONE_ID
 from ariadne_integrations.devices import dtype_name, resolve_device, resolve_dtype
 from ariadne_integrations.errors import InvalidInputError
+from ariadne_integrations.hf_progress import quiet_peft_wrap
 from ariadne_integrations.jsonl import read_jsonl
 from ariadne_integrations.runtime.adapter_folders import invalidate_adapter_folder
 
@@ -181,10 +182,7 @@ def train_lora(
     chat = bb.has_chat_template
     lcfg = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
     try:
-        import warnings
-
-        with warnings.catch_warnings():  # same transformers 5 FutureWarning as in adapters._SharedModel._load
-            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        with quiet_peft_wrap():
             model = get_peft_model(bb.model, lcfg)
     except ValueError as exc:
         raise InvalidInputError(f"LoRA target modules {list(target_modules)} do not fit this backbone: {exc}") from exc
