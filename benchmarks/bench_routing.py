@@ -320,7 +320,8 @@ def peers_block(emb, rows: dict, args) -> dict:
                     selection_accuracy=selection_accuracy, knn_accuracy=knn_accuracy)
     plot = args.plot if args.plot is not None else (None if args.quick else REPO / "docs" / "images" / "routing_examples_curve.png")
     if plot is not None:
-        out["curve_png"] = str(plot_examples_curve(out["curve"], plot).relative_to(REPO) if plot.is_relative_to(REPO) else plot)
+        written = plot_examples_curve(out["curve"], plot).resolve()
+        out["curve_png"] = str(written.relative_to(REPO) if written.is_relative_to(REPO) else written)
     return out
 
 
