@@ -11,6 +11,12 @@ users import:
   keyed by the embedder fingerprint and the file's content hash).
 - CLINC150 abstention: an index on train minus a held-out 10 % slice, a threshold calibrated on that
   slice + train_oos, reported on dev (in-scope accuracy with abstain = wrong, OOS rejection).
+- Peers (benchmarks/routing_peers.py), in the same process on the same vectors: semantic-router (its
+  IndexedRouter + LocalIndex, one route per adapter) and LlamaIndex's EmbeddingSingleSelector (descriptions) beside
+  our strategies, kNN and logistic regression, on four columns: BBH (27 adapters), CLINC150 10 domains, CLINC150
+  150 intents, BBH + CLINC150 domains (37); single-query latency interleaved with semantic-router's (encoders
+  included); accuracy vs training examples per adapter (10, 25, 50, 100, all), plotted to
+  docs/images/routing_examples_curve.png (``--plot``).
 - Speed with the default embedder (ONNX Runtime and PyTorch side by side): single-query latency p50/p95
   (embedding included), batched throughput (every run recorded, the median reported), and the centroid
   search alone at 10, 1,000 and 10,000 adapters (a CentroidIndex of synthetic centroids).
@@ -45,6 +51,10 @@ from ariadne_integrations.routing.data import heldout_mask  # noqa: E402
 from ariadne_integrations.routing.decision import decide  # noqa: E402
 from ariadne_integrations.routing.embedders import default_embedder  # noqa: E402
 from ariadne_integrations.routing.router import AriadneRouter  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark's helper modules, run as a script or imported
+from plots_routing import plot_examples_curve  # noqa: E402
+from routing_peers import concat_columns, make_column, print_peers, run_peers  # noqa: E402
 
 STRATEGIES = [  # (label, strategy, centroids)
     ("paper (5 subset means)", "paper", None),
@@ -146,6 +156,7 @@ def accuracy_block(emb, data_dir: Path, ds: str, cache_dir: Path | None, quick: 
         "default_above_paper": bool(default > paper),
     }
     out["_vectors"] = (xtr, ytr, xdv, ydv_all, names)
+    out["_rows"] = (train, dev, xtr, xdv)
     return out
 
 
@@ -288,12 +299,45 @@ def speed_block(emb, data_dir: Path, quick: bool) -> dict:
     return out
 
 
+def peers_block(emb, rows: dict, args) -> dict:
+    """semantic-router and LlamaIndex beside our strategies on four columns, the speed race and the examples curve."""
+    cols = {}
+    if "bbh" in rows:
+        btr, bdv, bxtr, bxdv = rows["bbh"]
+        cols["bbh"] = make_column("bbh", btr, bxtr, bdv, bxdv, "task")
+    if "clinc150" in rows:
+        ctr, cdv, cxtr, cxdv = rows["clinc150"]
+        cols["clinc150 domains"] = make_column("clinc150 domains", ctr, cxtr, cdv, cxdv, "task")
+        cols["clinc150 intents"] = make_column("clinc150 intents", ctr, cxtr, cdv, cxdv, "intent")
+    if "bbh" in cols and "clinc150 domains" in cols:
+        cols["bbh + clinc150 domains"] = concat_columns("bbh + clinc150 domains", cols["bbh"], cols["clinc150 domains"])
+    li_n = args.peers_li_n if args.peers_li_n is not None else (30 if args.quick else 0)
+    speed_n = args.peers_speed_n if args.peers_speed_n is not None else (10 if args.quick else 200)
+    out = run_peers(emb, cols, quick=args.quick, li_n=li_n, speed_n=speed_n, seed=0, router_from_vectors=router_from_vectors,
+                    selection_accuracy=selection_accuracy, knn_accuracy=knn_accuracy)
+    plot = args.plot if args.plot is not None else (None if args.quick else REPO / "docs" / "images" / "routing_examples_curve.png")
+    if plot is not None:
+        written = plot_examples_curve(out["curve"], plot).resolve()
+        out["curve_png"] = str(written.relative_to(REPO) if written.is_relative_to(REPO) else written)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "benchmarks")
     ap.add_argument("--cache-dir", type=Path, default=None, help="Reuse embeddings across runs (keyed by model + file hash).")
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/routing.json (routing_quick.json with --quick)")
     ap.add_argument("--quick", action="store_true", help="Subsample for a smoke run (figures not comparable).")
+    ap.add_argument("--datasets", default="bbh,clinc150",
+                    help="comma-separated subset of bbh,clinc150 (a partial run: the peer columns and speed rows of the "
+                         "datasets left out are skipped)")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed section (the peers' latency race still runs)")
+    ap.add_argument("--no-peers", action="store_true", help="skip the semantic-router / LlamaIndex comparison")
+    ap.add_argument("--peers-li-n", type=int, default=None,
+                    help="dev queries per column for LlamaIndex's selector, a seeded subsample (default all; --quick 30)")
+    ap.add_argument("--peers-speed-n", type=int, default=None, help="single queries timed per dataset (default 200; --quick 10)")
+    ap.add_argument("--plot", type=Path, default=None,
+                    help="curve PNG (default docs/images/routing_examples_curve.png; --quick: none unless given)")
     ap.add_argument("--embed-threads", type=int, default=None,
                     help="torch threads while embedding the datasets (1 is much faster on a loaded 2-core machine); "
                          "the speed section measures the default and 1 thread either way")
@@ -312,36 +356,47 @@ def main() -> None:
     if args.embed_threads:
         torch.set_num_threads(args.embed_threads)
     result["embed_threads"] = torch.get_num_threads()
-    vectors = {}
-    for ds in ("bbh", "clinc150"):
+    vectors: dict = {}
+    rows: dict = {}
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    if not datasets or set(datasets) - {"bbh", "clinc150"}:
+        ap.error("--datasets: a comma-separated subset of bbh,clinc150")
+    result["datasets"] = datasets
+    for ds in datasets:
         print(f"[{ds}] selection accuracy on dev", flush=True)
         block = accuracy_block(emb, args.data, ds, args.cache_dir, args.quick)
         vectors[ds] = block.pop("_vectors")
+        rows[ds] = block.pop("_rows")
         result["accuracy"][ds] = block
-    print("[clinc150] abstention", flush=True)
-    result["abstention_clinc150"] = abstention_block(emb, args.data, vectors["clinc150"], None if args.quick else args.cache_dir)
+    if "clinc150" in datasets:
+        print("[clinc150] abstention", flush=True)
+        result["abstention_clinc150"] = abstention_block(emb, args.data, vectors["clinc150"], None if args.quick else args.cache_dir)
     torch.set_num_threads(default_threads)
-    print("[speed]", flush=True)
-    result["speed"] = speed_block(emb, args.data, args.quick)
+    if not args.no_speed:
+        print("[speed]", flush=True)
+        result["speed"] = speed_block(emb, args.data, args.quick)
+    if not args.no_peers:
+        print("[peers]", flush=True)
+        result["peers"] = peers_block(emb, rows, args)
     result["total_s"] = time.perf_counter() - t0
 
     # ---- table
     print("\nSelection accuracy on dev (in-scope rows)")
     labels = [s[0] for s in STRATEGIES] + ["kNN top-1 mean (all train points)", "kNN top-5 mean (all train points)"]
-    print(f"{'method':42s} {'BBH':>8s} {'CLINC150':>9s}")
+    print(f"{'method':42s}" + "".join(f" {ds.upper():>9s}" for ds in datasets))
     for lab in labels:
-        row = [result["accuracy"][ds]["strategies"][lab]["selection_accuracy"] for ds in ("bbh", "clinc150")]
-        print(f"{lab:42s} {row[0]:8.2%} {row[1]:9.2%}")
-    for lab in result["accuracy"]["bbh"]["reference"]:
-        row = [result["accuracy"][ds]["reference"][lab]["selection_accuracy"] for ds in ("bbh", "clinc150")]
-        print(f"{'trained ' + lab:42s} {row[0]:8.2%} {row[1]:9.2%}")
-    for ds in ("bbh", "clinc150"):
+        row = [result["accuracy"][ds]["strategies"][lab]["selection_accuracy"] for ds in datasets]
+        print(f"{lab:42s}" + "".join(f" {v:9.2%}" for v in row))
+    for lab in result["accuracy"][datasets[0]]["reference"]:
+        row = [result["accuracy"][ds]["reference"][lab]["selection_accuracy"] for ds in datasets]
+        print(f"{'trained ' + lab:42s}" + "".join(f" {v:9.2%}" for v in row))
+    for ds in datasets:
         print(f"  {ds}: {result['accuracy'][ds]['targets']}")
     print("\nCLINC150 abstention (threshold calibrated on a held-out 10% of train + train_oos; reported on dev)")
-    for lab, a in result["abstention_clinc150"].items():
+    for lab, a in result.get("abstention_clinc150", {}).items():
         print(f"  {lab:38s} threshold={a['threshold']:.3f}  in-scope acc (abstain=wrong) {a['dev_in_scope_accuracy_abstain_wrong']:.2%}"
               f"  OOS rejection {a['dev_oos_rejection']:.2%}  (no threshold: {a['dev_selection_accuracy_no_threshold']:.2%})")
-    sp = result["speed"]
+    sp = result.get("speed") or {"load_average_at_start": float("nan"), "by_threads": {}, "centroid_search": {}, "targets": None}
     print("\nSpeed (default embedder, CLINC queries; shared CPU, noisy)")
     print(f"  load average at start: {sp['load_average_at_start']:.2f} (2 cores)")
     for th, b in sp["by_threads"].items():
@@ -354,6 +409,8 @@ def main() -> None:
               f"(1 BLAS thread {d2['search_ms_p50']:.3f} ms; with the full RouteDecision {d1['route_decision_ms_p50']:.3f} / "
               f"{d2['route_decision_ms_p50']:.3f} ms)")
     print(f"  targets: {sp['targets']}")
+    if "peers" in result:
+        print_peers(result["peers"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,59 @@
+"""benchmarks/bench_routing.py --quick runs, compares the peers (semantic-router, LlamaIndex) and writes the JSON."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "benchmarks"
+
+pytest.importorskip("semantic_router")
+pytest.importorskip("llama_index.core")
+
+
+@pytest.mark.skipif(not (DATA / "clinc150" / "train.jsonl").is_file(), reason="benchmark data not present")
+def test_bench_routing_quick(tmp_path) -> None:
+    out, png = tmp_path / "routing.json", tmp_path / "curve.png"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_routing.py"), "--quick", "--data", str(DATA),
+                           "--out", str(out), "--plot", str(png)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["quick"] is True
+    assert {"accuracy", "abstention_clinc150", "speed", "peers"} <= set(data)
+    peers = data["peers"]
+    assert set(peers["columns"]) == {"bbh", "clinc150 domains", "clinc150 intents", "bbh + clinc150 domains"}
+    sr = "semantic-router (IndexedRouter, LocalIndex, top_k=5, mean)"
+    li = "LlamaIndex EmbeddingSingleSelector (descriptions)"
+    for name, col in peers["columns"].items():
+        methods = col["methods"]
+        assert {sr, li, "kmeans k=ceil(sqrt n) [default]", "paper (5 subset means)", "trained logreg C=10"} <= set(methods), name
+        for label, m in methods.items():
+            assert 0.0 <= m["selection_accuracy"] <= 1.0, (name, label)
+            assert 0 < m["n"] <= col["n_dev_in_scope"], (name, label)
+        assert methods[sr]["n"] == col["n_dev_in_scope"]
+        assert 0 <= methods[sr]["no_route"] <= methods[sr]["n"]
+        assert methods[sr]["index_records"] <= col["n_train"]
+        assert isinstance(col["default_ge_every_training_free_rival"], bool)
+    assert peers["columns"]["bbh + clinc150 domains"]["adapters"] == (
+        peers["columns"]["bbh"]["adapters"] + peers["columns"]["clinc150 domains"]["adapters"])
+    assert set(peers["curve"]) == {"clinc150 domains", "bbh", "clinc150 intents"}
+    for cv in peers["curve"].values():
+        assert [p["per_adapter"] for p in cv["points"]][-1] == "all"
+        sizes = [p["n_train"] for p in cv["points"]]
+        assert sizes == sorted(sizes)
+        for p in cv["points"]:
+            for m in ("default (kmeans)", "paper", "semantic-router", "logreg C=10"):
+                assert 0.0 <= p[m] <= 1.0
+    for name in ("clinc150 domains", "bbh"):
+        s = peers["speed"][name]
+        assert s["ariadne_route_ms"]["p50"] > 0 and s["semantic_router_call_ms"]["p50"] > 0
+        assert s["speedup_p50"] > 0
+        # its own HuggingFaceEncoder and our embedder are the same weights: the picks must mostly agree
+        assert s["semantic_router_hf_vs_precomputed_agreement"] >= 0.8
+    assert png.is_file() and png.stat().st_size > 10_000
