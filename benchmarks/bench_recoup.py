@@ -1,6 +1,6 @@
 """Recoup on real data: task score of routed queries / task score with each query's own adapter (oracle).
 
-    python benchmarks/bench_recoup.py [--data /work/shared/benchmarks/clinc150] [--n 3000] [--quick]
+    python benchmarks/bench_recoup.py [--data ../shared/benchmarks/clinc150] [--n 3000] [--quick]
 
 - Adapter pool: one LoRA adapter per task of ``--data`` (CLINC150: 10 domains), trained with the project's own
   ``train_lora`` on the embedded SmolLM2 backbone, on a seeded subsample of ``train.jsonl`` (``--train-per-task``
@@ -45,7 +45,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "recoup.json"
-DEFAULT_DATA = Path("/work/shared/benchmarks/clinc150")
+DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "clinc150"
 
 log = logging.getLogger("bench_recoup")
 

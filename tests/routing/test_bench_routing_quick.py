@@ -10,17 +10,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "benchmarks"
 
 pytest.importorskip("semantic_router")
 pytest.importorskip("llama_index.core")
 
 
-@pytest.mark.skipif(not (DATA / "clinc150" / "train.jsonl").is_file(), reason="benchmark data not present")
-def test_bench_routing_quick(tmp_path) -> None:
+def test_bench_routing_quick(tmp_path, benchmarks_dir) -> None:
     out, png = tmp_path / "routing.json", tmp_path / "curve.png"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_routing.py"), "--quick", "--data", str(DATA),
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_routing.py"), "--quick", "--data", str(benchmarks_dir),
                            "--out", str(out), "--plot", str(png)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text(encoding="utf-8"))

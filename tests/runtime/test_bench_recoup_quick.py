@@ -7,17 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("ARIADNE_BENCH_DATA", "/work/shared/benchmarks")) / "clinc150"
 
 
-@pytest.mark.skipif(not (DATA / "train.jsonl").is_file(), reason="CLINC150 benchmark data not available")
-def test_bench_recoup_quick(tmp_path) -> None:
+def test_bench_recoup_quick(tmp_path, benchmarks_dir) -> None:
+    data_dir = benchmarks_dir / "clinc150"
     out = tmp_path / "recoup.json"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_recoup.py"), "--quick", "--data", str(DATA),
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_recoup.py"), "--quick", "--data", str(data_dir),
                            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
