@@ -30,7 +30,7 @@ def test_bench_embedder_quick(tmp_path) -> None:
     pkg_root = str(Path(ariadne_integrations.__file__).resolve().parents[1])  # this checkout, not another install
     env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--data", str(SHARED_BENCHMARKS), "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["quick"] is True and data["queries"] == 128 and data["repeats"] == 1
