@@ -322,6 +322,26 @@ def sec_embedder() -> str | None:
 Batches are cut by token count (a CLINC batch of 32 is padded to {e['padded_tokens_per_query']['tokens']['32']:.1f} tokens per query, against
 {e['padded_tokens_per_query']['chars']['32']:.1f} when sorted by characters) and run side by side, one single-threaded ONNX Runtime run per core.
 int8 is measured, not used: it moves the embeddings, so it would be a different embedder from the index's.
+{sec_st_onnx()}"""
+
+
+def sec_st_onnx() -> str:
+    q = load("embedder_st_onnx_quick")
+    if q is None or not q["sentence_transformers_onnx"]["available"]:
+        return ""
+    v, ours = q["variants"], q["variants"]["onnx fp32 (default)"]["queries_per_s_by_batch_size"]
+    st = v["sentence-transformers backend='onnx'"]
+    ratios = " / ".join(f"{ours[b] / st['queries_per_s_by_batch_size'][b]:.1f}×" for b in ours)
+    ver = q["sentence_transformers_onnx"]["versions"]
+    return f"""
+**sentence-transformers' own ONNX backend** (`SentenceTransformer(path, backend="onnx")`), measured beside ours by
+`python benchmarks/bench_embedder.py --quick --st-onnx-python VENV/bin/python` (`benchmarks/results/embedder_st_onnx_quick.json`;
+{q['queries']} queries, {q['repeats']} repeat, load average {q['load_average_before'][0]:.0f}: indicative only). It cannot be installed beside this
+package: it loads through optimum-onnx, which pins transformers < 4.58 (here sentence-transformers {ver['sentence_transformers']},
+transformers {ver['transformers']}, in a separate venv). Same embeddings (cosine {st['cosine_to_pytorch_min']:.4f} min), single query {st['single_query_p50_ms']:.1f} ms vs
+ours {q['variants']['onnx fp32 (default)']['single_query_p50_ms']:.1f} ms; on lists ours was {ratios} faster at batch {' / '.join(ours)}: it sorts by characters and runs
+batches one after another on one multi-threaded session (what the "char-sorted, one session" row measures), while
+ours tokenises once, sorts by token count and runs single-threaded batches side by side. So the exporter stays.
 """
 
 
