@@ -37,7 +37,6 @@ dev figures. Writes benchmarks/results/abstention.json and docs/images/abstentio
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -55,11 +54,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]  # default data and output paths only; imports use the installed package
 
+from bench_routing import embed_cached, read_rows  # noqa: E402  (sibling script: same cache files)
+
 from ariadne_integrations.routing.calibration import (  # noqa: E402
     adapter_score_stats,
     calibrate_threshold,
     calibration_curve,
 )
+from ariadne_integrations.routing.data import heldout_mask  # noqa: E402
 from ariadne_integrations.routing.decision import rank  # noqa: E402
 from ariadne_integrations.routing.router import AriadneRouter  # noqa: E402
 
@@ -68,41 +70,9 @@ TARGET_COST_POINTS = 2.0
 KNN_K = (5, 10)
 
 
-def read_rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def subsample_order(n: int) -> np.ndarray:
     """The seeded order in which ``--max-train`` takes train rows (its first N, then sorted)."""
     return np.random.default_rng(12345).permutation(n)
-
-
-def embed_cached(emb: Any, path: Path, texts: list[str], cache_dir: Path | None, tag: str = "") -> np.ndarray:
-    """Embeddings of ``texts`` (all rows of ``path``, or the subsample ``tag`` names), cached as bench_routing
-    does (model + file hash)."""
-    if cache_dir is not None:
-        key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        cpath = cache_dir / f"{path.parent.name}_{path.stem}_{emb.fingerprint[:12]}_{key}{tag}.npy"
-        if cpath.is_file():
-            return np.load(cpath)
-    t = time.perf_counter()
-    vecs = emb.embed(texts, show_progress=True)
-    print(f"  embedded {path.parent.name}/{path.name}: {len(texts)} texts in {time.perf_counter() - t:.1f} s", flush=True)
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(cpath, vecs)
-    return vecs
-
-
-def held_out_mask(ytr: np.ndarray, names: list[str], seed: int = 0) -> np.ndarray:
-    """The seeded 10 % per domain that bench_routing's abstention table holds out."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(ytr), dtype=bool)
-    for n in names:
-        idx = np.nonzero(ytr == n)[0]
-        held[rng.choice(idx, size=max(1, len(idx) // 10), replace=False)] = True
-    return held
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -292,7 +262,7 @@ def run(data_dir: Path, cache_dir: Path | None, quick: bool, with_semantic_route
     ytr = np.array([r["task"] for r in train])
     ydv = np.array([r["task"] for r in dev])
     names = list(OrderedDict.fromkeys(ytr.tolist()))
-    held = held_out_mask(ytr, names)
+    held = heldout_mask(ytr.tolist())  # bench_routing's calibration split (same draws)
     groups = OrderedDict((n, xtr[(ytr == n) & ~held]) for n in names)
     router = AriadneRouter(emb)
     for n, v in groups.items():

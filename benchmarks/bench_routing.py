@@ -70,10 +70,12 @@ def read_rows(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def embed_cached(emb, path: Path, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+def embed_cached(emb, path: Path, texts: list[str], cache_dir: Path | None, tag: str = "") -> np.ndarray:
+    """Embeddings of ``texts`` (all rows of ``path``, or the subsample ``tag`` names), cached by embedder
+    fingerprint and data-file hash (bench_abstention reuses the cache)."""
     if cache_dir is not None:
         key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        cpath = cache_dir / f"{path.parent.name}_{path.stem}_{emb.fingerprint[:12]}_{key}.npy"
+        cpath = cache_dir / f"{path.parent.name}_{path.stem}_{emb.fingerprint[:12]}_{key}{tag}.npy"
         if cpath.is_file():
             return np.load(cpath)
     t = time.perf_counter()

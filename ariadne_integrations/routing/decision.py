@@ -131,22 +131,9 @@ def decide(
         raise InvalidInputError(f"{len(names)} adapter names for {s.shape[1]} score columns")
     r = rank(s)
     best_names = [names[int(i)] for i in r.best_index]
-    abstain = abstentions(r.best, r.margin, threshold, min_margin, best_names, adapter_thresholds)
-    out = []
-    for i in range(s.shape[0]):
-        b = names[int(r.best_index[i])]
-        out.append(
-            RouteDecision(
-                adapter=None if abstain[i] else b,
-                score=float(r.best[i]),
-                margin=float(r.margin[i]),
-                scores=dict(zip(names, s[i].tolist())),
-                abstained=bool(abstain[i]),
-                best=b,
-                runner_up=None if r.runner_up_index is None else names[int(r.runner_up_index[i])],
-            )
-        )
-    return out
+    runner_ups = [None] * len(best_names) if r.runner_up_index is None else [names[int(i)] for i in r.runner_up_index]
+    return _decisions(r.best, r.margin, best_names, runner_ups, [dict(zip(names, row)) for row in s.tolist()],
+                      threshold, min_margin, adapter_thresholds)
 
 
 def decide_top(
@@ -168,19 +155,18 @@ def decide_top(
     names = tuple(names)
     best = s[:, 0]
     margin = best - s[:, 1] if s.shape[1] > 1 else best.copy()
-    abstain = abstentions(best, margin, threshold, min_margin, [names[int(c)] for c in cols[:, 0]], adapter_thresholds)
-    out = []
-    for i in range(s.shape[0]):
-        row = [names[int(c)] for c in cols[i]]
-        out.append(
-            RouteDecision(
-                adapter=None if abstain[i] else row[0],
-                score=float(best[i]),
-                margin=float(margin[i]),
-                scores=dict(zip(row, s[i].tolist())),
-                abstained=bool(abstain[i]),
-                best=row[0],
-                runner_up=row[1] if len(row) > 1 else None,
-            )
-        )
-    return out
+    rows = [[names[int(c)] for c in row] for row in cols]
+    return _decisions(best, margin, [row[0] for row in rows], [row[1] if len(row) > 1 else None for row in rows],
+                      [dict(zip(row, vals)) for row, vals in zip(rows, s.tolist())], threshold, min_margin, adapter_thresholds)
+
+
+def _decisions(best: np.ndarray, margin: np.ndarray, best_names: Sequence[str], runner_ups: Sequence[str | None],
+               scores: Sequence[dict[str, float]], threshold: float | None, min_margin: float | None,
+               adapter_thresholds: Mapping[str, float] | None) -> list[RouteDecision]:
+    """The decisions of :func:`decide` and :func:`decide_top`, once each row's best, runner-up and scores are known."""
+    abstain = abstentions(best, margin, threshold, min_margin, best_names, adapter_thresholds)
+    return [
+        RouteDecision(adapter=None if a else b, score=float(x), margin=float(m), scores=sc, abstained=bool(a),
+                      best=b, runner_up=ru)
+        for a, b, x, m, sc, ru in zip(abstain, best_names, best, margin, scores, runner_ups)
+    ]

@@ -1,22 +1,12 @@
 """benchmarks/bench_abstention.py --quick runs on a CLINC150 subsample and writes a sane results JSON."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmark_runs import run_quick
 
 
 def test_bench_abstention_quick(tmp_path, benchmarks_dir) -> None:
     out, png = tmp_path / "abstention.json", tmp_path / "curves.png"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_abstention.py"), "--quick", "--data", str(benchmarks_dir),
-                           "--out", str(out), "--plot", str(png)], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text(encoding="utf-8"))
+    data, _ = run_quick("bench_abstention.py", out, "--data", str(benchmarks_dir), "--plot", str(png))
     assert {"config", "dev_selection_accuracy", "summary", "variants", "machine"} <= set(data)
     assert data["config"]["quick"] is True and data["config"]["adapters"] == 10
     assert 0.5 < data["dev_selection_accuracy"] <= 1.0

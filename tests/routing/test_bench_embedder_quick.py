@@ -3,36 +3,16 @@ variant is in the JSON, the ONNX fp32 ones give PyTorch's embeddings, and senten
 backend is listed as not available (with the reason) when no --st-onnx-python is given."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.benchmark_runs import run_quick
 
-import pytest
-
-import ariadne_integrations
-
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "bench_embedder.py"
-SHARED_BENCHMARKS = (REPO.parent / "shared" / "benchmarks").resolve()
 ST_ONNX = "sentence-transformers backend='onnx'"
 LOCAL = ["pytorch fp32", "onnx fp32, char-sorted, one session", "onnx fp32, token-sorted, one session",
          "onnx fp32 (default)", "onnx int8 per-channel"]
 
-pytestmark = pytest.mark.skipif(not (SHARED_BENCHMARKS / "clinc150" / "dev.jsonl").is_file(),
-                                reason=f"benchmark data not found at {SHARED_BENCHMARKS}")
 
-
-def test_bench_embedder_quick(tmp_path) -> None:
+def test_bench_embedder_quick(tmp_path, benchmarks_dir) -> None:
     out = tmp_path / "embedder.json"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    pkg_root = str(Path(ariadne_integrations.__file__).resolve().parents[1])  # this checkout, not another install
-    env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--data", str(SHARED_BENCHMARKS), "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    data = json.loads(out.read_text(encoding="utf-8"))
+    data, stdout = run_quick("bench_embedder.py", out, "--data", str(benchmarks_dir), timeout=1800)
     assert data["quick"] is True and data["queries"] == 128 and data["repeats"] == 1
     assert set(data["variants"]) == {*LOCAL, ST_ONNX}
     for name in LOCAL:
@@ -49,4 +29,4 @@ def test_bench_embedder_quick(tmp_path) -> None:
     assert st["available"] is False and "--st-onnx-python" in st["reason"]
     assert data["sentence_transformers_onnx"]["available"] is False
     assert data["padded_tokens_per_query"]["tokens"]["32"] <= data["padded_tokens_per_query"]["chars"]["32"]
-    assert f"{ST_ONNX:37} not available" in proc.stdout
+    assert f"{ST_ONNX:37} not available" in stdout

@@ -1,15 +1,9 @@
 """benchmarks/bench_routing.py --quick runs, compares the peers (semantic-router, LlamaIndex) and writes the JSON."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmark_runs import run_quick
 
 pytest.importorskip("semantic_router")
 pytest.importorskip("llama_index.core")
@@ -17,11 +11,7 @@ pytest.importorskip("llama_index.core")
 
 def test_bench_routing_quick(tmp_path, benchmarks_dir) -> None:
     out, png = tmp_path / "routing.json", tmp_path / "curve.png"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_routing.py"), "--quick", "--data", str(benchmarks_dir),
-                           "--out", str(out), "--plot", str(png)], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text(encoding="utf-8"))
+    data, _ = run_quick("bench_routing.py", out, "--data", str(benchmarks_dir), "--plot", str(png))
     assert data["quick"] is True
     assert {"accuracy", "abstention_clinc150", "speed", "peers"} <= set(data)
     peers = data["peers"]

@@ -1,22 +1,12 @@
 """benchmarks/bench_scale.py --quick runs and writes the JSON the README's figures come from."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmark_runs import run_quick
 
 
 def test_bench_scale_quick(tmp_path) -> None:
     out = tmp_path / "scale.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_scale.py"), "--quick", "--adapters", "10,1000",
-                           "--queries", "32", "--out", str(out)], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text(encoding="utf-8"))
+    data, _ = run_quick("bench_scale.py", out, "--adapters", "10,1000", "--queries", "32", timeout=120)
     assert {"machine", "dimension", "centroids_per_adapter", "quick", "ann_available", "sizes", "cold_start"} <= set(data)
     assert set(data["sizes"]) == {"10", "1000"}
     for block in data["sizes"].values():

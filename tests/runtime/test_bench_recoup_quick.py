@@ -1,24 +1,13 @@
 """benchmarks/bench_recoup.py --quick trains a tiny pool, routes and scores it, and writes the recoup JSON."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmark_runs import run_quick
 
 
 def test_bench_recoup_quick(tmp_path, benchmarks_dir) -> None:
     data_dir = benchmarks_dir / "clinc150"
     out = tmp_path / "recoup.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_recoup.py"), "--quick", "--data", str(data_dir),
-                           "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text(encoding="utf-8"))
+    data, _ = run_quick("bench_recoup.py", out, "--data", str(data_dir), "--cache-dir", str(tmp_path / "cache"))
     assert {"n", "base", "oracle", "routed", "routed_paper", "random", "recoup", "recoup_paper", "per_task", "routing",
             "threshold_on", "training", "load_average", "command"} <= set(data)
     assert data["quick"] is True and len(data["tasks"]) == 3 and data["n"] == 24 and data["subsampled"] is True
