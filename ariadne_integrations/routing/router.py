@@ -594,8 +594,11 @@ class AriadneRouter:
         A given (or re-created) embedder whose dimension or fingerprint differs from the stored one
         raises EmbedderMismatchError.
         """
+        from ariadne_integrations.routing.ann import SEARCH_MODES
         from ariadne_integrations.routing.persistence import load_index
 
+        if search not in SEARCH_MODES:  # the caller's argument, not the index's settings: say so before loading
+            raise InvalidInputError(f"search must be one of {list(SEARCH_MODES)}, got {search!r}")
         payload = load_index(folder)
         ident = payload.embedder
         if embedder is None:

@@ -180,3 +180,12 @@ def test_load_with_search(tmp_path, embedder, toy_examples) -> None:
     assert loaded.search == "ann" and loaded.index.uses_ann
     q = next(iter(toy_examples.values()))[0]
     assert loaded.route(q).best == r.route(q).best
+
+
+def test_a_bad_search_argument_to_load_is_the_callers_error_not_a_corrupt_index(tmp_path) -> None:
+    from ariadne_integrations.errors import IndexFormatError, InvalidInputError
+    from ariadne_integrations.routing.router import AriadneRouter
+
+    with pytest.raises(InvalidInputError, match="search must be one of") as info:
+        AriadneRouter.load(tmp_path / "no-index-here", search="fast")  # refused before the folder is even read
+    assert not isinstance(info.value, IndexFormatError)
