@@ -21,6 +21,7 @@ from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, Par
 from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, peft_name
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
 from ariadne_integrations.runtime.constrained import RowGrammars, compile_schemas
+from ariadne_integrations.runtime.fast_decode import decode_like_generate, lora_plan
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk, schema_text
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
 from ariadne_integrations.runtime.model_pool import SharedModel, shared_model_for
@@ -39,6 +40,8 @@ class AdapterRuntime:
     Safe to call from several threads: model calls are serialised and the adapter is chosen per
     row, so concurrent calls never leak adapters into each other. ``fast_mixed_lora=False`` uses
     peft's own per-adapter loop for mixed batches instead of ``mixed_lora.fast_mixed_batch``.
+    ``fast_decode=False`` decodes with transformers' ``generate`` instead of ``fast_decode.FastDecoder``
+    (static KV cache, fused products; used for Llama-family backbones, else ``generate`` answers anyway).
     ``device`` ("auto": CUDA when available, else CPU; "cpu", "cuda", "cuda:N", "mps") and ``dtype``
     (None / "auto": bfloat16 or float16 on a GPU, float32 on CPU and MPS) say where and how the backbone
     loads (``ariadne_integrations.devices``); adapters load onto the same device.
@@ -51,6 +54,7 @@ class AdapterRuntime:
         *,
         max_loaded_adapters: int = 8,
         fast_mixed_lora: bool = True,
+        fast_decode: bool = True,
         device: str | None = "auto",
         dtype: Any = None,
     ) -> None:
@@ -63,6 +67,7 @@ class AdapterRuntime:
         self._backbone: Backbone | None = backbone if isinstance(backbone, Backbone) else None
         self.max_loaded_adapters = max_loaded_adapters
         self.fast_mixed_lora = fast_mixed_lora
+        self.fast_decode = fast_decode
         self._registry: dict[str, Path] = {}
         self._reg_lock = threading.Lock()
         for name, path in (adapters or {}).items():
@@ -260,8 +265,26 @@ class AdapterRuntime:
         return [peft_names[self._folder(a)] or BASE_ADAPTER if a is not None else BASE_ADAPTER for a in adapters], errors
 
     # ------------------------------------------------------------------ generation
+    def _fast_generate(self, shared: SharedModel, batch: Any, names: list[str] | None, kw: dict[str, Any]) -> Any:
+        """The same call through ``fast_decode`` (None when it cannot serve this model or these adapters)."""
+        decoder = shared.fast_decoder() if self.fast_decode else None
+        if decoder is None:
+            return None
+        plan = None
+        if names is not None and shared.peft is not None and shared.loaded:
+            planned = lora_plan(shared.backbone.model, names)
+            if isinstance(planned, str):
+                logger.info("adapters %s use transformers' generate: %s", sorted(set(names)), planned)
+                return None
+            plan = planned
+        return decode_like_generate(decoder, batch, plan, kw, shared.backbone.tokenizer,
+                                    shared.backbone.model.generation_config)
+
     def _call_generate(self, shared: SharedModel, batch: Any, names: list[str] | None, kw: dict[str, Any]) -> Any:
         """One ``generate``; rows without an adapter use peft's BASE_ADAPTER (never global adapter state)."""
+        fast = self._fast_generate(shared, batch, names, kw)
+        if fast is not None:
+            return fast
         if shared.peft is None or not shared.loaded:
             # No adapter in memory: the (possibly LoRA-injected, now empty) base model answers alone.
             return shared.backbone.model.generate(**batch, **kw)

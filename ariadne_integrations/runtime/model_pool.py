@@ -42,6 +42,21 @@ class SharedModel:
         self.lock = threading.RLock()
         self.peft: Any = None
         self.loaded: OrderedDict[str, Path] = OrderedDict()
+        self._decoder: Any = None
+        self._decoder_reason: str | None = None
+
+    def fast_decoder(self) -> Any:
+        """The backbone's :class:`~ariadne_integrations.runtime.fast_decode.FastDecoder` (built once, under
+        ``lock``), or None when the backbone is not one it serves (``generate`` answers then)."""
+        if self._decoder is None and self._decoder_reason is None:
+            from ariadne_integrations.runtime.fast_decode import FastDecoder
+
+            self._decoder_reason = FastDecoder.supports(self.backbone.model)
+            if self._decoder_reason is None:
+                self._decoder = FastDecoder(self.backbone.model)
+            else:
+                logger.info("backbone %s uses transformers' generate: %s", self.backbone.name, self._decoder_reason)
+        return self._decoder
 
     def ensure(self, folders: Sequence[Path], max_loaded: int,
                errors: dict[Path, AdapterLoadError] | None = None) -> list[str | None]:
