@@ -13,7 +13,8 @@ demo pool is missing), greedy, exactly --new-tokens tokens per row (``min_new_to
 - **single stream**: the prompts one at a time (tokens/s, prefill included) in process vs llama.cpp's server
   (llama-cpp-python, ``make engine``) on the same prompts, sequentially, base alias; time to first token.
 - **reduced precision**: where the CPU has native bf16 dot products (avx512_bf16 / amx_bf16), the same batch and
-  stream in bfloat16, and how many greedy answers equal float32's.
+  stream in bfloat16, and how many greedy answers equal float32's (these prompts, and the whole demo pool: every
+  test row with its adapter plus the demo examples on the bare backbone).
 - the CPU model and flags, torch threads and load average: these machines differ, so figures are ratios in one run.
 
     python benchmarks/bench_generation.py [--repeats 3] [--new-tokens 32] [--no-engine] [--out ...]
@@ -310,6 +311,14 @@ def _bf16_run(paths: dict[str, Path], prompts: list[str], names: list[str], s_pr
     rt32.backbone.model.generation_config.min_new_tokens = None
     free = GenerationConfig(max_new_tokens=n)
     same = sum(a.text == b.text for a, b in zip(rt.generate(prompts, names, free), rt32.generate(prompts, names, free)))
+    pool = _demo_pool_rows()
+    differing = []
+    for i in tqdm(range(0, len(pool), 32), desc="bf16 vs fp32 on the demo pool"):
+        chunk = pool[i:i + 32]
+        ps, ads = [p for p, _ in chunk], [a for _, a in chunk]
+        for p, a, x, y in zip(ps, ads, rt.generate(ps, ads, free), rt32.generate(ps, ads, free)):
+            if x.text != y.text:
+                differing.append({"prompt": p[:80], "adapter": a, "float32": y.text, "bfloat16": x.text})
     rt32.backbone.model.generation_config.min_new_tokens = n
     return {"mixed_batch_seconds": batch, "speedup_vs_float32": med32["mixed_batch"] / batch,
             "step_seconds": (batch - prefill) / max(n - 1, 1),
@@ -317,7 +326,22 @@ def _bf16_run(paths: dict[str, Path], prompts: list[str], names: list[str], s_pr
             "single_stream_tokens_per_s": len(s_prompts) * n / single,
             "single_stream_speedup_vs_float32": len(s_prompts) * n / single / single32["fast_base"],
             "greedy_answers_equal_float32": same, "of": len(prompts),
-            "default": "float32 stays the default: bfloat16 changes greedy answers (README: generation speed)"}
+            "demo_pool_rows": len(pool), "demo_pool_answers_equal_float32": len(pool) - len(differing),
+            "demo_pool_adapter_rows_differing": sum(d["adapter"] is not None for d in differing),
+            "demo_pool_differing": differing,
+            "default": "float32 stays the default unless bfloat16 answers the whole demo pool as float32 does"}
+
+
+def _demo_pool_rows() -> list[tuple[str, str | None]]:
+    """Every demo test row with its adapter, and the demo examples on the bare backbone (free text)."""
+    try:
+        from ariadne_integrations.demo import demo_adapter_paths, demo_data_path, demo_examples
+    except ImportError:
+        return []
+    rows: list[tuple[str, str | None]] = []
+    for name in demo_adapter_paths():
+        rows += [(json.loads(line)["input"], name) for line in open(demo_data_path(name, "test"))]
+    return rows + [(e["prompt"], None) for e in demo_examples()]
 
 
 def _report(r: dict[str, Any]) -> None:
@@ -344,7 +368,9 @@ def _report(r: dict[str, Any]) -> None:
         b = r["bf16"]
         print(f"bfloat16 (native on this CPU): batch {b['speedup_vs_float32']:.2f}x faster, step {1000 * b['step_seconds']:.1f} ms "
               f"(floor {1000 * b['memory_floor_seconds']:.1f}), single stream {b['single_stream_tokens_per_s']:.1f} tok/s; "
-              f"greedy answers equal to float32: {b['greedy_answers_equal_float32']}/{b['of']}")
+              f"greedy answers equal to float32: {b['greedy_answers_equal_float32']}/{b['of']} here, "
+              f"{b['demo_pool_answers_equal_float32']}/{b['demo_pool_rows']} on the demo pool "
+              f"({b['demo_pool_adapter_rows_differing']} adapter rows differ)")
 
 
 if __name__ == "__main__":

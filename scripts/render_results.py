@@ -49,30 +49,141 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
 Section = Callable[[], "str | None"]
 
 
+def sec_peers() -> str | None:
+    r = load("routing")
+    p = (r or {}).get("peers")
+    if not p or r.get("quick"):
+        return None
+    cols = p["columns"]
+    names = list(next(iter(cols.values()))["methods"])
+    label = {"bbh": "BBH", "clinc150 domains": "CLINC150 domains", "clinc150 intents": "CLINC150 intents",
+             "bbh + clinc150 domains": "BBH + CLINC150 domains"}
+    header = ["selection accuracy on dev"] + [f"{label.get(c, c)} ({v['adapters']} adapters)" for c, v in cols.items()]
+    rows = []
+    for name in names:
+        bold = "[default]" in name
+        cells = [pct(v["methods"].get(name, {}).get("selection_accuracy"), 2) for v in cols.values()]
+        rows.append([f"**{name}**" if bold else name] + [f"**{x}**" if bold else x for x in cells])
+    rivals = ", ".join(f"{label.get(c, c)}: {'yes' if v['default_ge_every_training_free_rival'] else 'no'}" for c, v in cols.items())
+    sp = p["speed"]
+    speed_rows = [[label.get(c, c), str(v["n"]), f"{v['query_words_median']:.0f}", f"{v['ariadne_route_ms']['p50']:.1f} ms",
+                   f"{v['semantic_router_call_ms']['p50']:.1f} ms", f"**{v['speedup_p50']:.1f}×**"] for c, v in sp.items()]
+    t = p["targets"]
+    curve = p.get("curve_png")
+    out = f"""## Routing: side by side with the peers
+
+`python benchmarks/bench_routing.py` (`benchmarks/results/routing.json`, key `peers`): the same embedder
+(all-MiniLM-L6-v2), data and dev split for every method, in one run. semantic-router {p['semantic_router']['version']}:
+`IndexedRouter` over `LocalIndex`, one route per adapter with its training inputs as utterances, its defaults
+(top_k={p['semantic_router']['top_k']}, {p['semantic_router']['aggregation']} aggregation); LlamaIndex: `EmbeddingSingleSelector` over the
+adapters' descriptions. "trained logreg" is a classifier trained on the same embeddings: a reference, not a rival.
+
+{table(header, rows)}
+
+The default is at or above every training-free rival on each column: {rivals}.
+
+Single-query latency, interleaved on the same queries (ours: `router.route(q)` with the ONNX embedder; semantic-router:
+`router(q)` with its `HuggingFaceEncoder` on the same model folder); targets ≥ 5× on CLINC150's short queries
+({'met' if t['speedup_clinc150_ge_5x'] else 'not met'}), ≥ 3× on BBH's long prompts ({'met' if t['speedup_bbh_ge_3x'] else '**not met**'}):
+
+{table(["queries", "n", "median words", "ours p50", "semantic-router p50", "speed-up"], speed_rows)}
+"""
+    if curve:
+        out += f"""
+Selection accuracy vs training examples per adapter (seeded subsamples; `{curve}`):
+
+![accuracy vs examples per adapter]({curve.removeprefix('docs/')})
+"""
+    return out
+
+
 def sec_generation() -> str | None:
     g = load("generation")
     if g is None:
         return None
     m = g["median_seconds"]
     rows = [
-        ["one mixed-adapter batch", f"{m['mixed_batch']:.2f} s", ""],
+        ["one mixed-adapter batch (fast decode loop)", f"{m['mixed_batch']:.2f} s", ""],
         ["one call per prompt", f"{m['one_by_one']:.2f} s",
          f"mixed batch **{g['speedup_mixed_vs_one_by_one']:.2f}×** faster (target {g['targets']['speedup_mixed_vs_one_by_one']})"],
         ["same batch, adapters disabled", f"{m['adapters_disabled']:.2f} s",
          f"mixed batch runs at **{g['mixed_speed_vs_disabled']:.2f}×** its speed (target {g['targets']['mixed_speed_vs_disabled']})"],
-        ["mixed batch through peft's own per-adapter loop (`fast_mixed_lora=False`)", f"{m['mixed_batch_peft_loop']:.2f} s",
-         f"{g['peft_loop_speedup_vs_one_by_one']:.2f}× / {g['peft_loop_speed_vs_disabled']:.2f}×"],
     ]
-    return f"""## Runtime: mixed-adapter batches
+    if "mixed_batch_generate" in m:
+        rows.append(["same batch through transformers' `generate` (`fast_decode=False`)", f"{m['mixed_batch_generate']:.2f} s",
+                     f"fast loop {g['speedup_vs_generate']:.2f}× faster"])
+    rows.append(["mixed batch through peft's own per-adapter loop", f"{m['mixed_batch_peft_loop']:.2f} s",
+                 f"{g['peft_loop_speedup_vs_one_by_one']:.2f}× / {g['peft_loop_speed_vs_disabled']:.2f}×"])
+    text = f"""## Runtime: mixed-adapter batches and decode speed
 
 `python benchmarks/bench_generation.py --repeats {g['repeats']}` (`benchmarks/results/generation.json`): {g['prompts']} prompts over
 {g['adapters']} demo adapters, exactly {g['new_tokens']} new tokens, torch {g['torch_threads']} threads, medians.
 
 {table(["mode", "median", "ratio"], rows)}
-
-The mixed batch uses `runtime/mixed_lora.py` (per-row LoRA A/B gathered once per call, two batched matmuls per
-layer; the same logits as peft's per-adapter loop, tested); the last row is the same batch through peft's own loop.
 """
+    if "step_seconds" not in g:
+        return text
+    cpu, st, fl = g["cpu"], g["step_seconds"], g["floor_seconds"]
+    step_rows = [
+        ["fast decode loop, adapters mixed", f"{1000 * st['mixed_batch']:.1f} ms",
+         f"**{g['step_vs_memory_floor']:.2f}×** the floor (target {g['targets']['step_vs_floor']})"],
+        ["fast decode loop, adapters off", f"{1000 * st['adapters_disabled']:.1f} ms", f"{st['adapters_disabled'] / fl['memory']:.2f}×"],
+        ["transformers `generate` + fast mixed LoRA", f"{1000 * st['mixed_batch_generate']:.1f} ms",
+         f"{g['generate_step_vs_memory_floor']:.2f}×"],
+        ["floor: the step's matrix products alone, every layer's own weights", f"{1000 * fl['memory']:.1f} ms", "1×"],
+        ["compute floor: the same products, one layer's weights reused (in cache)", f"{1000 * fl['compute']:.1f} ms",
+         f"step = {g['step_vs_compute_floor']:.2f}× this"],
+    ]
+    size_rows = [[k, f"{v['mixed_tokens_per_s']:.1f}", f"{v['off_tokens_per_s']:.1f}", f"{v['mixed_vs_off']:.2f}"]
+                 for k, v in g["batch_sizes"].items()]
+    t, ttft = g["single_stream_tokens_per_s"], g["time_to_first_token_ms"]
+    single_rows = [["in process, fast loop (bare backbone / with an adapter)", f"{t['fast_base']:.1f} / {t['fast_adapter']:.1f}",
+                    f"{ttft['fast']:.0f} ms"],
+                   ["in process, transformers `generate` (with an adapter)", f"{t['generate_adapter']:.1f}", f"{ttft['generate']:.0f} ms"],
+                   ["floor: all float32 weight bytes once per token", f"{g['single_stream_memory_floor_tokens_per_s']:.1f}", ""]]
+    e = g.get("engine")
+    if e:
+        single_rows.append(["llama.cpp server, Q4_1 GGUF, one request at a time", f"{e['tokens_per_s']:.1f}",
+                            f"{e['time_to_first_token_ms']:.0f} ms" if e.get("time_to_first_token_ms") else ""])
+    b = g.get("bf16")
+    if b:
+        single_rows.append(["in process, fast loop, **bfloat16** weights (opt-in `dtype=\"bfloat16\"`)",
+                            f"{b['single_stream_tokens_per_s']:.1f}", ""])
+    text += f"""
+CPU: {cpu['model']}, {cpu['cores']} cores, flags {', '.join(cpu['flags'])}; torch {cpu['torch']}. One decoding step of the
+{g['prompts']}-prompt mixed batch (time of {g['new_tokens']} tokens minus time of 1, over {g['new_tokens'] - 1}) next to its matrix products timed alone in
+the same run from the model's config:
+
+{table(["decoding step", "time", "vs floor"], step_rows)}
+
+Batches of 1 to 64 prompts, tokens/s (prefill included), adapters mixed vs off:
+
+{table(["prompts", "mixed tok/s", "off tok/s", "mixed / off (target ≥ 0.85)"], size_rows)}
+
+One prompt at a time ({g['new_tokens']} tokens each, prefill included), tokens/s and time to the first streamed text:
+
+{table(["single stream", "tok/s", "first token"], single_rows)}
+"""
+    if e:
+        text += f"""
+Ours / llama.cpp in a single stream: **{g['single_stream_vs_llamacpp']:.2f}** (target ≥ 0.8, **not met**). What bounds it: a
+single stream reads every weight once per token, and the float32 weights are ~4× the bytes of Q4_1; on this
+machine those bytes alone cap float32 at {g['single_stream_memory_floor_tokens_per_s']:.1f} tok/s, below 0.8× of llama.cpp.
+"""
+    if b:
+        text += f"""
+bfloat16 (this CPU has native bf16 dot products): the mixed batch {b['speedup_vs_float32']:.2f}× faster (step
+{1000 * b['step_seconds']:.1f} ms, floor {1000 * b['memory_floor_seconds']:.1f} ms), single stream {b['single_stream_speedup_vs_float32']:.2f}× faster; greedy answers equal
+to float32 on {b['greedy_answers_equal_float32']}/{b['of']} of these prompts"""
+        if "demo_pool_rows" in b:
+            text += f""" and on {b['demo_pool_answers_equal_float32']}/{b['demo_pool_rows']} rows of the demo pool ({b['demo_pool_adapter_rows_differing']} of
+them adapter rows, the rest the bare backbone's free text)"""
+        changed = b.get("demo_pool_answers_equal_float32", b["greedy_answers_equal_float32"]) < b.get("demo_pool_rows", b["of"])
+        text += (""". Answers change, so float32 stays the default on CPUs and bfloat16 is opt-in
+(`dtype="bfloat16"`).
+""" if changed else """. No answer changed in this run; float32 is still the default (bfloat16 is opt-in, `dtype="bfloat16"`).
+""")
+    return text
 
 
 def sec_demo_pool() -> str | None:
@@ -414,7 +525,7 @@ dev queries go to the bare backbone; {th['in_scope_abstained']} in-scope queries
 
 
 SECTIONS: list[Callable[[], str | None]] = [
-    sec_recoup, sec_routing, sec_abstention, sec_scale, sec_embedder, sec_generation, sec_demo_pool, sec_langchain, sec_structured, sec_llamaindex, sec_engine,
+    sec_recoup, sec_routing, sec_peers, sec_abstention, sec_scale, sec_embedder, sec_generation, sec_demo_pool, sec_langchain, sec_structured, sec_llamaindex, sec_engine,
 ]
 
 HEADER = """# Benchmarks
@@ -453,6 +564,19 @@ def render_summary() -> str:
             rows.append([f"routing accuracy, {'BBH' if c == 'bbh' else 'CLINC150'} dev ({a['adapters']} adapters): default / paper recipe / "
                          "trained logistic regression", f"**{pct(default, 2)}** / {pct(paper, 2)} / {pct(ref, 2)}",
                          "[routing](docs/BENCHMARKS.md#routing-accuracy)"])
+        peers = r.get("peers")
+        if peers and not r.get("quick"):
+            link = "[peers](docs/BENCHMARKS.md#routing-side-by-side-with-the-peers)"
+            for c, v in peers["columns"].items():
+                if c in ("clinc150 intents", "bbh + clinc150 domains"):
+                    m = v["methods"]
+                    default = next(x for k, x in m.items() if "[default]" in k)["selection_accuracy"]
+                    sr = next(x for k, x in m.items() if k.startswith("semantic-router"))["selection_accuracy"]
+                    rows.append([f"routing accuracy, {c} ({v['adapters']} adapters): default / semantic-router",
+                                 f"**{pct(default, 2)}** / {pct(sr, 2)}", link])
+            sp = peers["speed"]
+            rows.append(["single-query routing vs semantic-router, same queries (CLINC150 / BBH)",
+                         " / ".join(f"{sp[c]['speedup_p50']:.1f}× faster" for c in ("clinc150 domains", "bbh") if c in sp), link])
         best = r["speed"]["targets"]
         rows.append(["single `route()` p50 / `route_batch` throughput (CPU, embedding included)",
                      f"{best['best_p50_ms']:.1f} ms / {best['best_queries_per_s']:,.0f} queries/s", "[routing](docs/BENCHMARKS.md#routing-accuracy)"])
@@ -477,8 +601,15 @@ def render_summary() -> str:
                      f"{pct(ad['general_answered_by_base'])} / {pct(ad['held_out_routed_to_their_adapter'])}",
                      "[demo pool](docs/BENCHMARKS.md#demo-pool)"])
     if g:
+        link = "[runtime](docs/BENCHMARKS.md#runtime-mixed-adapter-batches-and-decode-speed)"
         rows.append(["mixed-adapter batch vs one call per prompt (16 prompts, 4 adapters)",
-                     f"{g['speedup_mixed_vs_one_by_one']:.2f}× faster", "[runtime](docs/BENCHMARKS.md#runtime-mixed-adapter-batches)"])
+                     f"{g['speedup_mixed_vs_one_by_one']:.2f}× faster", link])
+        if "step_vs_memory_floor" in g:
+            rows.append(["decoding step of that batch vs its matrix products alone (floor)",
+                         f"{g['step_vs_memory_floor']:.2f}× the floor", link])
+            if g.get("engine"):
+                rows.append(["single stream, tokens/s: in process (float32) / llama.cpp server (Q4_1)",
+                             f"{g['single_stream_tokens_per_s']['fast_base']:.1f} / {g['engine']['tokens_per_s']:.1f}", link])
     if lc:
         runs = lc["settings"][0]["runs"]
         rows.append(["16 concurrent `ainvoke` / threads / LangGraph `Send` vs one `batch`",
