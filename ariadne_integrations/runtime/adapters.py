@@ -21,7 +21,7 @@ from ariadne_integrations.errors import AdapterLoadError, InvalidInputError, Par
 from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, peft_name
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
 from ariadne_integrations.runtime.constrained import RowGrammars, compile_schemas
-from ariadne_integrations.runtime.fast_decode import decode_like_generate, lora_plan
+from ariadne_integrations.runtime.fast_decode import decode_like_generate
 from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk, schema_text
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
 from ariadne_integrations.runtime.model_pool import SharedModel, shared_model_for
@@ -60,6 +60,9 @@ class AdapterRuntime:
     ) -> None:
         if not isinstance(max_loaded_adapters, int) or max_loaded_adapters < 1:
             raise InvalidInputError(f"max_loaded_adapters must be a positive int, got {max_loaded_adapters!r}")
+        for flag, value in (("fast_mixed_lora", fast_mixed_lora), ("fast_decode", fast_decode)):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{flag} must be True or False, got {value!r}")
         self._backbone_spec = backbone
         # Spelling checked now (torch-free); whether the device is there is asked when the backbone loads.
         self._device_spec = check_device(device)
@@ -272,7 +275,7 @@ class AdapterRuntime:
             return None
         plan = None
         if names is not None and shared.peft is not None and shared.loaded:
-            planned = lora_plan(shared.backbone.model, names)
+            planned = shared.lora_plan(names)
             if isinstance(planned, str):
                 logger.info("adapters %s use transformers' generate: %s", sorted(set(names)), planned)
                 return None

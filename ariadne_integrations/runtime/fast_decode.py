@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ariadne_integrations.constants import BASE_ADAPTER
+from ariadne_integrations.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FastDecoder", "LoraPlan", "decode_like_generate", "lora_plan"]
+__all__ = ["AdapterProducts", "FastDecoder", "LoraPlan", "adapter_products", "decode_like_generate", "lora_plan",
+           "lora_unsupported"]
 
 _ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MLP = ("gate_proj", "up_proj", "down_proj")
@@ -61,17 +63,17 @@ class _Layer:
 LoraPlan = list[list[tuple[Any, Any, Any] | None]]
 
 
-def lora_plan(model: Any, names: Sequence[str]) -> LoraPlan | str:
-    """The per-layer LoRA products for peft adapter ``names`` (one per row), or why this loop can't serve them.
+def lora_unsupported(model: Any, names: Sequence[str]) -> str | None:
+    """Why this loop can't serve peft adapters ``names`` on ``model`` (None when it can).
 
-    ``model`` is the LoRA-injected transformers model. Rows named ``BASE_ADAPTER`` get zeros (mixed batches).
+    It walks every module once; the answer depends only on the adapters loaded, so
+    :class:`~ariadne_integrations.runtime.model_pool.SharedModel` caches it per adapter set.
     """
-    import torch
     from peft.tuners.lora.layer import LoraLayer
 
     used = [n for n in dict.fromkeys(names) if n != BASE_ADAPTER]
-    layers = model.model.layers
-    allowed = {id(getattr(getattr(layer, sub), proj)) for layer in layers for sub, projs in _GROUPS for proj in projs}
+    allowed = {id(getattr(getattr(layer, sub), proj))
+               for layer in model.model.layers for sub, projs in _GROUPS for proj in projs}
     for qual, module in model.named_modules():
         if isinstance(module, LoraLayer) and any(n in getattr(module, "lora_A", {}) for n in used):
             if id(module) not in allowed:
@@ -82,22 +84,34 @@ def lora_plan(model: Any, names: Sequence[str]) -> LoraPlan | str:
                 return f"{qual} uses a LoRA variant (e.g. DoRA)"
             if any(n in getattr(module, "lora_embedding_A", {}) for n in used):
                 return f"{qual} has an embedding LoRA"
-    uniform = len(set(names)) == 1
-    plan: LoraPlan = []
-    for layer in layers:
-        row: list[tuple[Any, Any, Any] | None] = []
-        for sub, projs in _GROUPS:
-            mods: list[Any] = [getattr(getattr(layer, sub), p) for p in projs]
-            outs: list[int] = [int(_base_linear(m).weight.shape[0]) for m in mods]
-            in_f = int(_base_linear(mods[0]).weight.shape[1])
-            per_name: dict[str, tuple[Any, Any]] = {}
-            for n in used:
-                parts: list[Any] = [(m.lora_A[n].weight, m.lora_B[n].weight * m.scaling[n])
-                         if isinstance(m, LoraLayer) and n in m.lora_A else None for m in mods]
+    return None
+
+
+# One adapter's products: per layer, per group of _GROUPS, (A [in, r], B [r, out]) or None when it skips the group.
+AdapterProducts = list[list[tuple[Any, Any] | None]]
+
+
+def adapter_products(model: Any, name: str) -> AdapterProducts:
+    """Adapter ``name``'s LoRA weights laid out per fused group: A's of the group's projections side by side,
+    B block-diagonal, scaling folded into B (built once per adapter and cached by ``SharedModel``)."""
+    import torch
+    from peft.tuners.lora.layer import LoraLayer
+
+    out_rows: AdapterProducts = []
+    with torch.no_grad():
+        for layer in model.model.layers:
+            row: list[tuple[Any, Any] | None] = []
+            for sub, projs in _GROUPS:
+                mods: list[Any] = [getattr(getattr(layer, sub), p) for p in projs]
+                parts: list[Any] = [(m.lora_A[name].weight, m.lora_B[name].weight * m.scaling[name])
+                                    if isinstance(m, LoraLayer) and name in m.lora_A else None for m in mods]
                 if all(p is None for p in parts):
+                    row.append(None)
                     continue
+                outs = [int(_base_linear(m).weight.shape[0]) for m in mods]
+                in_f = int(_base_linear(mods[0]).weight.shape[1])
                 ref: Any = next(p for p in parts if p is not None)[0]
-                ranks: list[int] = [int(p[0].shape[0]) if p is not None else 0 for p in parts]
+                ranks = [int(p[0].shape[0]) if p is not None else 0 for p in parts]
                 a = torch.zeros(in_f, sum(ranks), dtype=ref.dtype, device=ref.device)
                 b = torch.zeros(sum(ranks), sum(outs), dtype=ref.dtype, device=ref.device)
                 r0 = o0 = 0
@@ -106,7 +120,30 @@ def lora_plan(model: Any, names: Sequence[str]) -> LoraPlan | str:
                         a[:, r0:r0 + r] = p[0].t()
                         b[r0:r0 + r, o0:o0 + o] = p[1].t()
                     r0, o0 = r0 + r, o0 + o
-                per_name[n] = (a, b)
+                row.append((a, b))
+            out_rows.append(row)
+    return out_rows
+
+
+def lora_plan(model: Any, names: Sequence[str], *, products: Callable[[str], AdapterProducts] | None = None,
+              unsupported: str | bool | None = False) -> LoraPlan | str:
+    """The per-layer LoRA products for peft adapter ``names`` (one per row), or why this loop can't serve them.
+
+    ``model`` is the LoRA-injected transformers model. Rows named ``BASE_ADAPTER`` get zeros (mixed batches).
+    ``products`` (name -> :func:`adapter_products`) and ``unsupported`` (a cached :func:`lora_unsupported`
+    answer) let a caller reuse what does not change between calls; by default both are computed here.
+    """
+    reason = lora_unsupported(model, names) if unsupported is False else unsupported
+    if reason:
+        return str(reason)
+    used = [n for n in dict.fromkeys(names) if n != BASE_ADAPTER]
+    per_adapter = {n: (products or (lambda m: adapter_products(model, m)))(n) for n in used}
+    uniform = len(set(names)) == 1
+    plan: LoraPlan = []
+    for i in range(len(model.model.layers)):
+        row: list[tuple[Any, Any, Any] | None] = []
+        for g in range(len(_GROUPS)):
+            per_name = {n: ab for n in used if (ab := per_adapter[n][i][g]) is not None}
             if not per_name:
                 row.append(None)
             elif uniform:
@@ -149,7 +186,8 @@ class FastDecoder:
 
         reason = self.supports(model)
         if reason:
-            raise ValueError(f"FastDecoder cannot serve this model: {reason}")
+            raise InvalidInputError(f"FastDecoder cannot serve this model: {reason}; decode it with generate "
+                                    "(AdapterRuntime(fast_decode=False) or the default, which falls back by itself)")
         cfg = model.config
         self.model = model
         self.config = cfg

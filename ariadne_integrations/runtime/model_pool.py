@@ -44,6 +44,10 @@ class SharedModel:
         self.loaded: OrderedDict[str, Path] = OrderedDict()
         self._decoder: Any = None
         self._decoder_reason: str | None = None
+        # The fast loop's per-adapter LoRA layouts and per-adapter-set support answers; both change only when
+        # an adapter loads or unloads, which clears them.
+        self._products: dict[str, Any] = {}
+        self._unsupported: dict[frozenset[str], str | None] = {}
 
     def fast_decoder(self) -> Any:
         """The backbone's :class:`~ariadne_integrations.runtime.fast_decode.FastDecoder` (built once, under
@@ -57,6 +61,27 @@ class SharedModel:
             else:
                 logger.info("backbone %s uses transformers' generate: %s", self.backbone.name, self._decoder_reason)
         return self._decoder
+
+    def lora_plan(self, names: Sequence[str]) -> Any:
+        """:func:`~ariadne_integrations.runtime.fast_decode.lora_plan` for these per-row peft names, reusing
+        each adapter's layout and the support answer of this adapter set (call under ``lock``)."""
+        from ariadne_integrations.runtime.fast_decode import adapter_products, lora_plan, lora_unsupported
+
+        model = self.backbone.model
+        key = frozenset(names)
+        if key not in self._unsupported:
+            self._unsupported[key] = lora_unsupported(model, names)
+
+        def products(name: str) -> Any:
+            if name not in self._products:
+                self._products[name] = adapter_products(model, name)
+            return self._products[name]
+
+        return lora_plan(model, names, products=products, unsupported=self._unsupported[key])
+
+    def _forget_layouts(self) -> None:
+        self._products.clear()
+        self._unsupported.clear()
 
     def ensure(self, folders: Sequence[Path], max_loaded: int,
                errors: dict[Path, AdapterLoadError] | None = None) -> list[str | None]:
@@ -96,6 +121,7 @@ class SharedModel:
         check_adapter_shapes(self.backbone.model, folder)
         check_adapter_weights(folder)
         logger.info("loading adapter %s as %s", folder, name)
+        self._forget_layouts()
         try:
             if self.peft is None:
                 with quiet_peft_wrap():
@@ -140,6 +166,7 @@ class SharedModel:
                 logger.info("unloading adapter %s", self.loaded[name])
                 self.peft.delete_adapter(name)
                 del self.loaded[name]
+                self._forget_layouts()
 
 
 _POOL_LOCK = threading.Lock()

@@ -9,6 +9,7 @@ import pytest
 
 from ariadne_integrations.runtime.generation import GenerationConfig
 from ariadne_integrations.testing import make_random_lora
+from tests.runtime.conftest import make_mixed_adapters
 
 PROMPTS = ["Reply with one word: hello", "Summarise: the meeting moved to Tuesday and the budget is due on Friday.",
            "2 + 2 =", "Say hi", "Name a fruit"]
@@ -20,12 +21,7 @@ def runtimes(tmp_path_factory, backbone):
     """(fast loop, generate) over the same shared model and adapters."""
     from ariadne_integrations.runtime.adapters import AdapterRuntime
 
-    root = tmp_path_factory.mktemp("fastdecode")
-    dirs = {
-        "r4_qv": make_random_lora(root / "r4_qv", 21, targets=("q_proj", "v_proj"), r=4),
-        "r8_qkvo": make_random_lora(root / "r8_qkvo", 22, targets=("q_proj", "k_proj", "v_proj", "o_proj"), r=8),
-        "r2_mlp": make_random_lora(root / "r2_mlp", 23, targets=("gate_proj", "up_proj", "down_proj"), r=2),
-    }
+    dirs = make_mixed_adapters(tmp_path_factory.mktemp("fastdecode"), (21, 22, 23))
     return AdapterRuntime(backbone, dirs), AdapterRuntime(backbone, dirs, fast_decode=False)
 
 
@@ -143,7 +139,9 @@ def test_unsupported_models_and_adapters_fall_back(runtimes, tmp_path):
     assert "biases" in FastDecoder.supports(LlamaForCausalLM(LlamaConfig(**tiny, attention_bias=True)))
     assert "qwen2" in FastDecoder.supports(Qwen2ForCausalLM(Qwen2Config(**tiny)))
     assert "on meta" in FastDecoder.supports(LlamaForCausalLM(LlamaConfig(**tiny)).to("meta"))  # not a CPU backbone
-    with pytest.raises(ValueError, match="cannot serve"):
+    from ariadne_integrations.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="cannot serve"):
         FastDecoder(Qwen2ForCausalLM(Qwen2Config(**tiny)))
 
     fast, slow = runtimes
@@ -161,3 +159,43 @@ def test_unsupported_models_and_adapters_fall_back(runtimes, tmp_path):
            [r.text for r in slow.generate(PROMPTS[:2], ["head", None], cfg)]
     fast.unregister_adapter("head")
     slow.unregister_adapter("head")
+
+
+def test_adapter_layouts_are_cached_per_adapter_and_forgotten_on_unload(runtimes, tmp_path):
+    """The shared model lays each adapter's LoRA products out once; the plan it builds from them equals a fresh
+    one, and loading or unloading an adapter drops the cache (so a reloaded adapter never serves stale weights)."""
+    import torch
+
+    from ariadne_integrations.runtime.fast_decode import lora_plan
+
+    fast, _ = runtimes
+    shared = fast._shared()
+    with shared.lock:
+        names, _ = fast._adapter_names(["r4_qv", "r2_mlp", None])
+        first = shared.lora_plan(names)
+        layout = shared._products[names[0]]
+        again = shared.lora_plan(names)
+        assert shared._products[names[0]] is layout, "a second call must reuse the adapter's layout"
+        fresh = lora_plan(shared.backbone.model, names)
+        for got, want, other in zip(first, fresh, again):
+            for g, w, o in zip(got, want, other):
+                assert (g is None) == (w is None) == (o is None)
+                if g is not None:
+                    for gt, wt in zip(g, w):
+                        assert (gt is None and wt is None) or torch.equal(gt, wt)
+        assert any(g is not None for g in first[0]), "r4_qv adapts q/v of every layer"
+    folder = make_random_lora(tmp_path / "extra", 9, targets=("q_proj",), r=2)
+    fast.register_adapter("extra", folder)
+    fast.generate(["hi"], ["extra"], GenerationConfig(max_new_tokens=1))
+    assert names[0] not in shared._products, "loading an adapter clears the layouts"
+    fast.unregister_adapter("extra")
+
+
+def test_fast_decode_flag_must_be_bool(backbone):
+    from ariadne_integrations.errors import InvalidInputError
+    from ariadne_integrations.runtime.adapters import AdapterRuntime
+
+    with pytest.raises(InvalidInputError, match="fast_decode must be True or False"):
+        AdapterRuntime(backbone, fast_decode="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="fast_mixed_lora"):
+        AdapterRuntime(backbone, fast_mixed_lora=1)  # type: ignore[arg-type]

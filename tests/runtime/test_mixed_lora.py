@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
-from ariadne_integrations.testing import make_random_lora
+from tests.runtime.conftest import make_mixed_adapters
 
 PROMPTS = ["Reply with one word: hello", "Summarise: the meeting moved to Tuesday.", "2 + 2 =", "Say hi", "Name a fruit"]
 
@@ -14,12 +14,7 @@ def mixed_runtime(tmp_path_factory, backbone):
     """Adapters with different ranks and target modules, so padding and missing layers are exercised."""
     from ariadne_integrations.runtime.adapters import AdapterRuntime
 
-    root = tmp_path_factory.mktemp("mixed")
-    dirs = {
-        "r4_qv": make_random_lora(root / "r4_qv", 11, targets=("q_proj", "v_proj"), r=4),
-        "r8_qkvo": make_random_lora(root / "r8_qkvo", 12, targets=("q_proj", "k_proj", "v_proj", "o_proj"), r=8),
-        "r2_mlp": make_random_lora(root / "r2_mlp", 13, targets=("up_proj", "down_proj"), r=2),
-    }
+    dirs = make_mixed_adapters(tmp_path_factory.mktemp("mixed"), (11, 12, 13), mlp_targets=("up_proj", "down_proj"))
     return AdapterRuntime(backbone, dirs, max_loaded_adapters=8)
 
 
