@@ -17,8 +17,9 @@ import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -171,8 +172,65 @@ class OnnxSentenceEncoder:
         return out
 
 
+# Bumped when the exported graph changes, so a cache written by an older version is not reused (2: eager
+# attention exported and fused by ONNX Runtime's transformer optimizer).
+EXPORT_VERSION = 2
+# transformers model types whose graphs ONNX Runtime's BERT fusions apply to.
+_FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "electra": "bert"}
+_FUSION_TOLERANCE = 1e-4
+
+
+@contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Export attention as plain MatMul/Softmax (the pattern ORT's optimizer fuses; SDPA's export it does not)."""
+    before = getattr(model.config, "_attn_implementation", None)
+    setter = getattr(model, "set_attn_implementation", None)
+    if before in (None, "eager") or setter is None:
+        yield
+        return
+    try:
+        setter("eager")
+    except Exception:  # noqa: BLE001 - a model that cannot switch exports as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def _fuse(path: str, config: Any, feeds: list[dict[str, np.ndarray]]) -> bool:
+    """Fuse attention, LayerNorm and GELU in place with ONNX Runtime's transformer optimizer (~15 % less time per
+    query, measured in benchmarks/bench_routing.py), only when the fused graph gives the same hidden states
+    (within 1e-4) on ``feeds``; otherwise the plain export stays. True when fused."""
+    model_type = _FUSABLE.get(str(getattr(config, "model_type", "")))
+    if model_type is None:
+        return False
+    try:
+        import onnxruntime as ort
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        fused = optimize_model(path, model_type=model_type, num_heads=int(config.num_attention_heads),
+                               hidden_size=int(config.hidden_size))
+        fused_path = path + ".fused"
+        fused.save_model_to_file(fused_path)
+        plain_s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        fused_s = ort.InferenceSession(fused_path, providers=["CPUExecutionProvider"])
+        worst = max(float(np.abs(plain_s.run(None, f)[0] - fused_s.run(None, f)[0]).max()) for f in feeds)
+    except Exception as exc:  # noqa: BLE001 - the plain export is always a valid fallback
+        log.info("ONNX fusion skipped (%s: %s); keeping the plain export", type(exc).__name__, exc)
+        return False
+    if worst > _FUSION_TOLERANCE:
+        log.warning("ONNX fusion changed the hidden states by %.2e; keeping the plain export", worst)
+        os.unlink(fused_path)
+        return False
+    os.replace(fused_path, path)
+    return True
+
+
 def _export(st_model: Any, path: Path, input_names: Sequence[str]) -> None:
-    """torch.onnx export of the transformer's last hidden state, dynamic batch and sequence axes."""
+    """torch.onnx export of the transformer's last hidden state, dynamic batch and sequence axes, fused where
+    ONNX Runtime's optimizer leaves the outputs unchanged; written atomically."""
     import torch
 
     transformer = st_model[0].auto_model.eval()
@@ -188,19 +246,25 @@ def _export(st_model: Any, path: Path, input_names: Sequence[str]) -> None:
     sample = st_model.tokenizer(["an example sentence for export", "short"], padding=True, return_tensors="pt")
     args = tuple(sample[k] for k in input_names)
     axes = {k: {0: "batch", 1: "sequence"} for k in input_names} | {"hidden": {0: "batch", 1: "sequence"}}
+    checks = [{k: v.numpy() for k, v in st_model.tokenizer(texts, padding=True, truncation=True,
+                                                             max_length=int(st_model.max_seq_length or 512),
+                                                             return_tensors="pt").items() if k in input_names}
+              for texts in (["an example sentence for export", "short"], ["a longer text to check the fused graph " * 40])]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.inference_mode():
+        with warnings.catch_warnings(), torch.inference_mode(), _eager_attention(transformer):
             warnings.simplefilter("ignore")
             torch.onnx.export(_Hidden(), args, tmp, input_names=list(input_names), output_names=["hidden"],
                               dynamic_axes=axes, opset_version=17, dynamo=False)
+        _fuse(tmp, transformer.config, checks)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for leftover in (tmp, tmp + ".fused"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def onnx_encoder_for(st_model: Any, name: str, fingerprint: str, cache_dir: Path) -> OnnxSentenceEncoder | None:
@@ -213,7 +277,7 @@ def onnx_encoder_for(st_model: Any, name: str, fingerprint: str, cache_dir: Path
                  name, [type(m).__name__ for m in st_model])
         return None
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-60:]
-    path = cache_dir / "embedders" / f"{safe}-{fingerprint[:16]}.onnx"
+    path = cache_dir / "embedders" / f"{safe}-{fingerprint[:16]}-e{EXPORT_VERSION}.onnx"
     with _EXPORT_LOCK:
         enc = _SESSIONS.get(str(path))
         if enc is not None:

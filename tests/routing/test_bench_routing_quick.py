@@ -42,6 +42,9 @@ def test_bench_routing_quick(tmp_path, benchmarks_dir) -> None:
         s = peers["speed"][name]
         assert s["ariadne_route_ms"]["p50"] > 0 and s["semantic_router_call_ms"]["p50"] > 0
         assert s["speedup_p50"] > 0
+        assert "blocks" in s["method"]
+        q = s["interleaved_per_query"]  # the query-by-query figure is kept beside the block one
+        assert q["ariadne_route_ms_p50"] > 0 and abs(q["speedup_p50"] - q["semantic_router_call_ms_p50"] / q["ariadne_route_ms_p50"]) < 1e-9
         # its own HuggingFaceEncoder and our embedder are the same weights: the picks must mostly agree
         assert s["semantic_router_hf_vs_precomputed_agreement"] >= 0.8
     assert png.is_file() and png.stat().st_size > 10_000

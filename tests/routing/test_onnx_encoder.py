@@ -143,3 +143,32 @@ def test_forked_child_embeds_instead_of_hanging(cache_dir, parent_bulk, tmp_path
                          timeout=600, env={**os.environ, "ARIADNE_CACHE_DIR": str(cache_dir)})
     assert out.stdout.strip().splitlines()[-1:] == ["OK"], (out.stdout[-500:], out.stderr[-2000:])
 
+
+
+def _op_types(path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_export_is_fused_and_unchanged(cache_dir):
+    """The cached export has ONNX Runtime's fused attention / LayerNorm (a versioned file name, so an older
+    plain export is not reused) and still gives PyTorch's embeddings (test above)."""
+    emb = SentenceTransformerEmbedder(None, backend="onnx")
+    emb.embed(["warm"])
+    path = next((cache_dir / "embedders").glob("*.onnx"))
+    assert path.name.endswith(f"-e{onnx_encoder.EXPORT_VERSION}.onnx")
+    ops = _op_types(path)
+    assert {"Attention", "SkipLayerNormalization"} <= ops, ops
+    assert not list((cache_dir / "embedders").glob("*.tmp*")) and not list((cache_dir / "embedders").glob("*.fused"))
+
+
+def test_fusion_that_changes_outputs_is_not_kept(cache_dir, monkeypatch, caplog):
+    monkeypatch.setattr(onnx_encoder, "_FUSION_TOLERANCE", -1.0)  # any difference at all counts as a change
+    emb = SentenceTransformerEmbedder(None, backend="onnx")
+    with caplog.at_level(logging.WARNING, logger="ariadne_integrations.routing.onnx_encoder"):
+        got = emb.embed(TEXTS[:2])
+    path = next((cache_dir / "embedders").glob("*.onnx"))
+    assert "keeping the plain export" in caplog.text
+    assert "Attention" not in _op_types(path) and "MatMul" in _op_types(path)
+    assert np.abs(got - SentenceTransformerEmbedder(None, backend="torch").embed(TEXTS[:2])).max() < 1e-5
