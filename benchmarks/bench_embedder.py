@@ -181,7 +181,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         q8 = Path(tmp) / "int8.onnx"
-        quantize_dynamic(str(onnx.path), str(q8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        from onnx import TensorProto
+
+        # the export is fused (contrib Attention / SkipLayerNormalization ops), whose outputs shape inference
+        # cannot type: name the default tensor type so the MatMuls still quantise
+        quantize_dynamic(str(onnx.path), str(q8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
         int8 = OnnxSentenceEncoder(q8, onnx.tokenizer, onnx.max_seq_length, onnx.pooling, onnx.input_names)
         variants: dict[str, Variant] = {
             "pytorch fp32": Variant(lambda t, b: torch_emb.embed(t, batch_size=b)),
