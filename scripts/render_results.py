@@ -185,6 +185,17 @@ fast loop runs at {g['single_stream_tokens_per_s']['fast_base'] / floor:.2f} of 
 The ratio depends on the machine (memory bandwidth and cache against llama.cpp's kernels): on a 2-core AMD EPYC
 (2026-12-04) the same script measured 18.0 vs 64.2 tok/s, 0.28×, with a float32 cap of 0.36×.
 """
+    rg = load("route_then_generate")
+    if rg:
+        sm, nm = rg["median_ms"]["spin"], rg["median_ms"]["no_spin"]
+        text += f"""
+Route, then generate, in one process (`python benchmarks/bench_route_then_generate.py`, `benchmarks/results/route_then_generate.json`;
+{rg['queries']} demo queries, {rg['new_tokens']} new token, alternating blocks): with ONNX Runtime's threads spinning after each
+routing run (its default) the generation that followed took {sm['generate']:.1f} ms, without spinning {nm['generate']:.1f} ms
+({rg['generate_after_route_spin_vs_no_spin']:.2f}× as long with it); routing alone takes {sm['route_alone']:.2f} ms with spinning and {nm['route_alone']:.2f} ms without. So a routed generator
+(`core.RoutedGenerator`, behind `AriadneLLM`, the chat model and the LlamaIndex LLM) turns spinning off
+(`set_onnx_spinning(False)`); a process that only routes keeps it.
+"""
     c = load("compile")
     if c:
         text += f"""
@@ -654,6 +665,11 @@ def render_summary() -> str:
             if g.get("engine"):
                 rows.append(["single stream, tokens/s: in process (float32) / llama.cpp server (Q4_1)",
                              f"{g['single_stream_tokens_per_s']['fast_base']:.1f} / {g['engine']['tokens_per_s']:.1f}", link])
+    rg = load("route_then_generate")
+    if rg:
+        rows.append(["route, then generate in one process: time to the first token without / with ONNX threads spinning",
+                     f"{rg['median_ms']['no_spin']['generate']:.0f} / {rg['median_ms']['spin']['generate']:.0f} ms (spinning off by default there)",
+                     "[runtime](docs/BENCHMARKS.md#runtime-mixed-adapter-batches-and-decode-speed)"])
     if lc:
         runs = lc["settings"][0]["runs"]
         rows.append(["16 concurrent `ainvoke` / threads / LangGraph `Send` vs one `batch`",

@@ -256,6 +256,11 @@ class RoutedGenerator:
         self._adapter_names = list(adapter_names) if adapter_names is not None else None
         self._lock = threading.Lock()
         self.adapter = self.check_adapter(adapter)
+        if router is not None:
+            # this process routes and then generates: idle ONNX threads must not hold the cores generation needs
+            from ariadne_integrations.routing.onnx_encoder import set_onnx_spinning
+
+            set_onnx_spinning(False)
 
     @classmethod
     def from_index(

@@ -28,6 +28,27 @@ log = logging.getLogger(__name__)
 _EXPORT_LOCK = threading.Lock()
 _SESSIONS: dict[str, OnnxSentenceEncoder] = {}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_SPINNING = [True]  # whether new multi-threaded sessions spin-wait between runs (see set_onnx_spinning)
+_SPIN_KEY = "session.intra_op.allow_spinning"
+
+
+def set_onnx_spinning(enabled: bool) -> None:
+    """Whether the ONNX encoders' worker threads spin-wait after a run, for the encoders made so far and later.
+
+    Why: spinning makes a lone ``route()`` ~1 ms faster, but the spinning threads keep the cores busy after the
+    run, and a PyTorch generation that follows right away in the same process (route, then answer) was ~30 %
+    slower for it on 2 cores (``benchmarks/bench_route_then_generate.py``). So a process that routes and then
+    generates turns it off (``core.RoutedGenerator`` does); routing alone keeps the default, on.
+    """
+    if not isinstance(enabled, bool):
+        from ariadne_integrations.errors import InvalidInputError
+
+        raise InvalidInputError(f"enabled must be True or False, got {enabled!r}")
+    _SPINNING[0] = enabled
+    with _EXPORT_LOCK:
+        encoders = list(_SESSIONS.values())
+    for enc in encoders:
+        enc.set_spinning(enabled)
 
 
 def onnx_available() -> bool:
@@ -76,6 +97,7 @@ class OnnxSentenceEncoder:
                  threads: int | None = None) -> None:
         self.path = onnx_path
         self.threads = threads or min(_cpu_count(), 8)
+        self.spinning = _SPINNING[0]
         self.session = self._new_session(self.threads)  # one-batch calls: operators parallel over all cores
         self._pid = os.getpid()
         self.tokenizer = tokenizer
@@ -94,7 +116,15 @@ class OnnxSentenceEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        opts.add_session_config_entry(_SPIN_KEY, "1" if self.spinning else "0")
         return ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+
+    def set_spinning(self, enabled: bool) -> None:
+        """Rebuild the one-query session with its threads spinning or not (see :func:`set_onnx_spinning`); a run
+        already on the old session finishes there."""
+        if enabled != self.spinning:
+            self.spinning = enabled
+            self.session = self._new_session(self.threads)
 
     def _after_fork(self) -> None:
         """A forked child (gunicorn --preload, multiprocessing) inherits the worker pool but not its threads,

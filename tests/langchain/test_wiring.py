@@ -60,6 +60,18 @@ def test_from_index_is_lazy_and_shares_loaded_objects(routing_index, fake_backen
     assert len(loads) == 1, "ten generators over one index must share one loaded router"
 
 
+def test_routed_generator_turns_onnx_spinning_off(routing_router, fake_backend, monkeypatch):
+    """A process that routes and then generates gets non-spinning ONNX sessions (they would hold the cores that
+    generation needs: benchmarks/bench_route_then_generate.py); a generator without a router changes nothing."""
+    from ariadne_integrations.routing import onnx_encoder
+
+    monkeypatch.setattr(onnx_encoder, "_SPINNING", [True])
+    RoutedGenerator(None, fake_backend)
+    assert onnx_encoder._SPINNING[0] is True
+    RoutedGenerator(routing_router, fake_backend)
+    assert onnx_encoder._SPINNING[0] is False
+
+
 def test_forced_adapter_skips_routing_but_reports_a_decision(routing_router, fake_backend):
     gen = RoutedGenerator(routing_router, fake_backend, adapter="sql")
     (r,) = gen.generate(["Classify the sentiment: great phone"], None)

@@ -172,3 +172,22 @@ def test_fusion_that_changes_outputs_is_not_kept(cache_dir, monkeypatch, caplog)
     assert "keeping the plain export" in caplog.text
     assert "Attention" not in _op_types(path) and "MatMul" in _op_types(path)
     assert np.abs(got - SentenceTransformerEmbedder(None, backend="torch").embed(TEXTS[:2])).max() < 1e-5
+
+
+def test_spinning_off_rebuilds_sessions_and_keeps_embeddings(cache_dir, monkeypatch):
+    """set_onnx_spinning(False) (what a routed generator sets) applies to encoders made before and after it."""
+    monkeypatch.setattr(onnx_encoder, "_SPINNING", [True])
+    key = onnx_encoder._SPIN_KEY
+    emb = SentenceTransformerEmbedder(None, backend="onnx")
+    before = emb.embed(TEXTS)
+    enc = emb.onnx_encoder
+    assert enc.session.get_session_options().get_session_config_entry(key) == "1"
+    onnx_encoder.set_onnx_spinning(False)
+    assert enc.spinning is False and enc.session.get_session_options().get_session_config_entry(key) == "0"
+    assert np.abs(emb.embed(TEXTS) - before).max() < 1e-6
+    onnx_encoder._SESSIONS.clear()
+    later = SentenceTransformerEmbedder(None, backend="onnx")
+    later.embed(["x"])
+    assert later.onnx_encoder is not enc and later.onnx_encoder.spinning is False
+    with pytest.raises(InvalidInputError, match="True or False"):
+        onnx_encoder.set_onnx_spinning("off")  # type: ignore[arg-type]
