@@ -8,6 +8,7 @@ with the ONNX sessions spinning (ONNX Runtime's default) and not (``set_onnx_spi
 ``core.RoutedGenerator`` sets); and ``route()`` alone both ways. Medians; the first call of a block is not counted.
 
     python benchmarks/bench_route_then_generate.py [--queries 60] [--new-tokens 1] [--out ...]
+    python benchmarks/bench_route_then_generate.py --quick --out /tmp/r.json   # smoke run (tests): 20 queries
 """
 from __future__ import annotations
 
@@ -33,8 +34,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--new-tokens", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "route_then_generate.json"))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20 queries")
+    ap.add_argument("--out", default=None, help="default benchmarks/results/route_then_generate.json")
     args = ap.parse_args()
+    if args.quick:
+        args.queries = 20
+    out = args.out or str(ROOT / "benchmarks" / "results" / "route_then_generate.json")
     from ariadne_integrations import AriadneRouter
     from ariadne_integrations.demo import demo_adapter_paths, demo_data_path, demo_index_path
     from ariadne_integrations.runtime.adapters import AdapterRuntime
@@ -48,6 +53,7 @@ def main() -> None:
     for q in queries[:3]:  # warm up: the export, the backbone, the adapters
         runtime.generate([q], [router.route(q).adapter], cfg)
     times: dict[str, dict[str, list[float]]] = {m: {"route": [], "generate": [], "route_alone": []} for m in ("spin", "no_spin")}
+    picks: dict[str, dict[str, str | None]] = {"spin": {}, "no_spin": {}}  # spinning must not change a decision
     for b in range(0, len(queries), BLOCK):
         for mode in (("spin", "no_spin") if (b // BLOCK) % 2 == 0 else ("no_spin", "spin")):
             set_onnx_spinning(mode == "spin")
@@ -55,6 +61,7 @@ def main() -> None:
                 t = time.perf_counter()
                 d = router.route(q)
                 t1 = time.perf_counter()
+                picks[mode][q] = d.adapter
                 runtime.generate([q], [d.adapter], cfg)
                 t2 = time.perf_counter()
                 if k:
@@ -66,7 +73,8 @@ def main() -> None:
                 if k:
                     times[mode]["route_alone"].append(time.perf_counter() - t)
     med: dict[str, Any] = {m: {k: 1000 * statistics.median(v) for k, v in d.items()} for m, d in times.items()}
-    result = {"cpu": cpu_info(), "queries": len(queries), "new_tokens": args.new_tokens, "block": BLOCK,
+    result = {"cpu": cpu_info(), "quick": args.quick, "queries": len(queries), "new_tokens": args.new_tokens, "block": BLOCK,
+              "same_decisions": picks["spin"] == picks["no_spin"],
               "median_ms": med,
               "generate_after_route_spin_vs_no_spin": med["spin"]["generate"] / med["no_spin"]["generate"],
               "route_alone_no_spin_vs_spin": med["no_spin"]["route_alone"] / med["spin"]["route_alone"]}
@@ -76,8 +84,9 @@ def main() -> None:
         print(f"{m:8s} route {x['route']:6.2f} ms, then generate {x['generate']:7.1f} ms; route alone {x['route_alone']:6.2f} ms")
     print(f"generate after route: spinning sessions make it {result['generate_after_route_spin_vs_no_spin']:.2f}x as long; "
           f"route alone without spinning takes {result['route_alone_no_spin_vs_spin']:.2f}x as long")
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    print(f"same routing decisions with and without spinning: {result['same_decisions']}")
+    Path(out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
