@@ -215,18 +215,18 @@ def _eager_attention(model: Any) -> Iterator[None]:
     """Export attention as plain MatMul/Softmax (the pattern ORT's optimizer fuses; SDPA's export it does not)."""
     before = getattr(model.config, "_attn_implementation", None)
     setter = getattr(model, "set_attn_implementation", None)
-    if before in (None, "eager") or setter is None:
-        yield
-        return
-    try:
-        setter("eager")
-    except Exception:  # noqa: BLE001 - a model that cannot switch exports as it is
-        yield
-        return
+    switched = False
+    if before not in (None, "eager") and setter is not None:
+        try:
+            setter("eager")
+            switched = True
+        except Exception:  # noqa: BLE001 - a model that cannot switch exports as it is
+            pass
     try:
         yield
     finally:
-        setter(before)
+        if switched and setter is not None:
+            setter(before)
 
 
 def _fuse(path: str, config: Any, feeds: list[dict[str, np.ndarray]]) -> bool:
@@ -278,10 +278,9 @@ def _export(st_model: Any, path: Path, input_names: Sequence[str]) -> None:
     sample = st_model.tokenizer(["an example sentence for export", "short"], padding=True, return_tensors="pt")
     args = tuple(sample[k] for k in input_names)
     axes = {k: {0: "batch", 1: "sequence"} for k in input_names} | {"hidden": {0: "batch", 1: "sequence"}}
-    checks = [{k: v.numpy() for k, v in st_model.tokenizer(texts, padding=True, truncation=True,
-                                                             max_length=int(st_model.max_seq_length or 512),
-                                                             return_tensors="pt").items() if k in input_names}
-              for texts in (["an example sentence for export", "short"], ["a longer text to check the fused graph " * 40])]
+    long = st_model.tokenizer(["a longer text to check the fused graph " * 40], truncation=True,
+                              max_length=int(st_model.max_seq_length or 512), return_tensors="pt")
+    checks = [{k: enc[k].numpy() for k in input_names} for enc in (sample, long)]  # the fused graph must match on both
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
