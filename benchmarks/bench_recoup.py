@@ -168,6 +168,41 @@ def routed_answers(llm: Any, rows: Sequence[Row], batch: int, desc: str) -> tupl
     return texts, chosen
 
 
+def second_opinion(rt: Any, rows: Sequence[Row], top2: Sequence[Any], answers: dict[str, list[str]],
+                   ok: dict[str, list[bool]], cfg: Any, oracle: float) -> dict[str, Any]:
+    """Can the adapters choose between the router's two best? Each of the two answers is scored by its own adapter
+    (``AdapterRuntime.score_completions``, mean log-probability per token, end of answer included) and the surer one
+    kept: on every row, and on the rows whose router margin is below a few cut-offs (a sweep, not a tuned choice).
+    ``best_of_top2`` is the ceiling: a judge that always knew which of the two answers is right."""
+    prompts = [r["input"] for r in rows]
+    best = [d.best for d in top2]
+    runner = [d.runner_up for d in top2]
+    mine = rt.score_completions(prompts, answers["routed"], best, cfg)
+    theirs = rt.score_completions(prompts, answers["runner_up"], runner, cfg)
+    n = len(rows)
+    first_ok, second_ok = ok["routed"], ok["runner_up"]
+    prefer_second = [b.mean_logprob > a.mean_logprob for a, b in zip(mine, theirs)]
+    margins = [d.margin for d in top2]
+
+    def kept(cut: float | None) -> dict[str, Any]:
+        switch = [p and (cut is None or m < cut) for p, m in zip(prefer_second, margins)]
+        got = sum(s_ok if sw else f_ok for sw, f_ok, s_ok in zip(switch, first_ok, second_ok)) / n
+        return {"score": round(got, 4), "recoup": round(got / oracle, 4) if oracle else None,
+                "rows_verified": sum(cut is None or m < cut for m in margins), "switched": sum(switch),
+                "switched_to_true_adapter": sum(sw and r["task"] == b for sw, r, b in zip(switch, rows, runner)),
+                "switched_away_from_true_adapter": sum(sw and r["task"] == a for sw, r, a in zip(switch, rows, best))}
+
+    ceiling = sum(a or b for a, b in zip(first_ok, second_ok)) / n
+    return {
+        "true_adapter_in_top2": round(sum(r["task"] in (a, b) for r, a, b in zip(rows, best, runner)) / n, 4),
+        "runner_up_answer_score": round(sum(second_ok) / n, 4),
+        "best_of_top2": round(ceiling, 4), "best_of_top2_recoup": round(ceiling / oracle, 4) if oracle else None,
+        "by_adapter_logprob": {"every row": kept(None), **{f"margin < {c}": kept(c) for c in (0.01, 0.02, 0.05, 0.1)}},
+        "how": "the router's best and runner-up adapter each answer; each answer is scored by its own adapter (mean "
+               "log-probability per token, end of answer included) and the higher one is kept",
+    }
+
+
 # ---------------------------------------------------------------------------------------------- main run
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ariadne_integrations import AriadneRouter
@@ -262,6 +297,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         llm = AriadneLLM.from_index(idx_dirs[idx], **common)
         answers[name], chosen[name] = timed(name, lambda llm=llm, name=name: routed_answers(llm, dev_in, args.gen_batch, name))
     answers["random"] = timed("random", lambda: runtime_answers(rt, dev_in, random_adapters, cfg, args.gen_batch, "random"))
+    top2 = router.route_batch([r["input"] for r in dev_in], threshold=-1.0, min_margin=None)  # best and runner-up
+    if [d.best for d in top2] != chosen["routed"]:  # same centroids: say so rather than guess
+        raise SystemExit("the k-means index's best adapters differ from the ones AriadneLLM routed to")
+    runner_ups = [d.runner_up for d in top2]
+    answers["runner_up"] = timed("runner_up", lambda: runtime_answers(rt, dev_in, runner_ups, cfg, args.gen_batch, "runner-up"))
 
     ok = {k: [correct(a, r) for a, r in zip(v, dev_in)] for k, v in answers.items()}
     scores = {k: sum(v) / n for k, v in ok.items()}
@@ -305,6 +345,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def ratio(a: float, b: float) -> float | None:
         return round(a / b, 4) if b else None
 
+    second = timed("second_opinion", lambda: second_opinion(rt, dev_in, top2, answers, ok, cfg, scores["oracle"]))
+
     try:
         load = list(os.getloadavg())
     except OSError:
@@ -320,6 +362,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "random_adapter_is_true": round(sum(a == r["task"] for a, r in zip(random_adapters, dev_in)) / n, 4),
         "per_task": per_task,
         "threshold_on": oos_block,
+        "second_opinion": second,
         "metric": "exact match of the first answer line (normalised: lower case, single spaces, no trailing full stop), greedy",
         "max_new_tokens": max_new,
         "training": {"settings": {**hp, "train_per_task": args.train_per_task, "balanced_over": "target",
@@ -396,6 +439,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if th["oos_to_base"] is not None:
         print(f"threshold {th['threshold']:.4f}: out-of-scope dev rows to the bare backbone {th['oos_to_base']:.1%}; in-scope "
               f"{th['in_scope_abstained']} abstained, score {pct(th['in_scope_score'])} (recoup {pct(th['recoup'])})")
+    so = res["second_opinion"]
+    every = so["by_adapter_logprob"]["every row"]
+    print(f"second opinion: true adapter in the top 2 on {pct(so['true_adapter_in_top2'])}; a judge that always picks the "
+          f"right one of the two answers would score {pct(so['best_of_top2'])} (recoup {pct(so['best_of_top2_recoup'])}); "
+          f"the adapters' own log-probability scores {pct(every['score'])} (recoup {pct(every['recoup'])}: "
+          f"{every['switched_to_true_adapter']} switches to the true adapter, {every['switched_away_from_true_adapter']} away)")
+    for cut, v in so["by_adapter_logprob"].items():
+        print(f"  {cut:>12}: {v['rows_verified']:5d} rows asked, score {pct(v['score'])}, recoup {pct(v['recoup'])}")
     print(f"training {res['training']['seconds_total']:.0f} s ({'cached' if res['training']['cached'] else 'this run'}); "
           f"load average {res['load_average']}; wrote {args.out}")
     return res

@@ -550,6 +550,27 @@ def sec_recoup() -> str | None:
     ]
     per = [[t, pct(v.get("base")), pct(v.get("oracle")), pct(v.get("routed")), pct(v.get("routed_paper"))]
            for t, v in r["per_task"].items()]
+    so = r.get("second_opinion")
+    second = ""
+    if so:
+        cuts = [[cut, f"{v['rows_verified']:,}", pct(v["score"]), pct(v["recoup"]), str(v["switched_to_true_adapter"]),
+                 str(v["switched_away_from_true_adapter"])] for cut, v in so["by_adapter_logprob"].items()]
+        clf = ""
+        peers = (load("routing") or {}).get("peers", {}).get("columns", {}).get("clinc150 domains", {}).get("methods", {})
+        if "trained logreg C=10" in peers and "kmeans k=ceil(sqrt n) [default]" in peers:
+            clf = (f" Nor would a trained router: on all of CLINC150's domains a logistic regression trained on the same vectors "
+                   f"selects {pct(peers['trained logreg C=10']['selection_accuracy'], 2)}, below the default's "
+                   f"{pct(peers['kmeans k=ceil(sqrt n) [default]']['selection_accuracy'], 2)} ([peers](#routing-side-by-side-with-the-peers)).")
+        second = f"""
+**Why not {pct(r['target_recoup'], 0)}: the gap is the misrouted queries, and the adapters cannot find them either.** The true
+adapter is among the router's two best for {pct(so['true_adapter_in_top2'])} of these queries, so a judge that always picked the
+right one of the two answers would reach {pct(so['best_of_top2'])} (recoup {pct(so['best_of_top2_recoup'])}). Asking the adapters
+themselves (both answers generated, each scored by its own adapter with `AdapterRuntime.score_completions`, mean
+log-probability per token; the surer one kept) does not get there: an adapter trained on another domain is just as sure of
+its own intent names, so it switches away from the true adapter more often than towards it.{clf}
+
+{table(["rows asked", "rows", "exact match", "recoup", "switches to the true adapter", "switches away from it"], cuts)}
+"""
     return f"""## Task quality recovered (recoup)
 
 `python benchmarks/{r['command']}` (`benchmarks/results/recoup.json`): one LoRA adapter per CLINC150 domain
@@ -566,6 +587,7 @@ Routing accuracy on these queries: default {pct(ro['kmeans']['accuracy'], 2)} ({
 With the threshold calibrated on held-out train rows + `train_oos` ({th['threshold']:.3f}): {pct(th['oos_to_base'])} of the {th['n_oos_dev']} out-of-scope
 dev queries go to the bare backbone; {th['in_scope_abstained']} in-scope queries abstain, and in-scope recoup becomes {pct(th['recoup'])}.
 
+{second}
 {table(["domain", "base", "oracle", "routed", "routed (paper)"], per)}
 """
 

@@ -22,7 +22,14 @@ from ariadne_integrations.runtime.adapter_folders import check_adapter_folder, p
 from ariadne_integrations.runtime.backbone import Backbone, load_backbone
 from ariadne_integrations.runtime.constrained import RowGrammars, compile_schemas
 from ariadne_integrations.runtime.fast_decode import decode_like_generate
-from ariadne_integrations.runtime.generation import GenerationConfig, GenerationResult, Prompt, StreamChunk, schema_text
+from ariadne_integrations.runtime.generation import (
+    CompletionScore,
+    GenerationConfig,
+    GenerationResult,
+    Prompt,
+    StreamChunk,
+    schema_text,
+)
 from ariadne_integrations.runtime.mixed_lora import fast_mixed_batch
 from ariadne_integrations.runtime.model_pool import SharedModel, shared_model_for
 from ariadne_integrations.runtime.stops import StopHoldBack, cut_at_stop
@@ -347,6 +354,93 @@ class AdapterRuntime:
                     results[i] = r
         raise PartialBatchError(f"{len(errors)} of {len(prompts)} prompts could not be answered: {first}",
                                 results=results, row_errors=dict(errors))
+
+    def score_completions(
+        self,
+        prompts: Sequence[Prompt],
+        completions: Sequence[str],
+        adapters: Sequence[str | None] | None = None,
+        config: GenerationConfig | None = None,
+        *,
+        end_of_answer: bool = True,
+        chunk_size: int = 16,
+    ) -> list[CompletionScore]:
+        """Log-probability of each completion after its prompt under its own adapter (None = bare backbone),
+        teacher-forced in mixed-adapter forward passes of ``chunk_size`` rows (no decoding).
+
+        Why: an answer's likelihood under an adapter is the usual way to ask a model which of several answers
+        it prefers (evaluation harnesses score choices so; rerankers compare candidates). ``bench_recoup.py``
+        uses it to test whether the adapters can choose between the router's two best. ``end_of_answer`` also
+        scores the end-of-sequence token after the completion (how sure the adapter is that the answer
+        ends there). The prompt is rendered as :meth:`generate` renders it (``config.apply_chat_template``).
+        """
+        import torch
+
+        config = config or GenerationConfig()
+        adapters = [None] * len(prompts) if adapters is None else list(adapters)
+        self._validate(prompts, adapters)
+        if isinstance(completions, (str, bytes)) or not isinstance(completions, Sequence) or len(completions) != len(prompts):
+            raise InvalidInputError(f"completions must be a list with one string per prompt ({len(prompts)})")
+        for i, c in enumerate(completions):
+            if not isinstance(c, str):
+                raise InvalidInputError(f"completions[{i}] must be a string, got {type(c).__name__}")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        for a in adapters:
+            if a is not None:
+                self._folder(a)
+        tok = self.backbone.tokenizer
+        eos = [tok.eos_token_id] if end_of_answer and tok.eos_token_id is not None else []
+        rows: list[tuple[list[int], list[int]]] = []
+        for i, (p, c) in enumerate(zip(prompts, completions)):
+            head = tok(self._render(p, config), add_special_tokens=False)["input_ids"]
+            tail = tok(c, add_special_tokens=False)["input_ids"] + eos if c else list(eos)
+            if not tail:
+                raise InvalidInputError(f"completions[{i}] is empty and end_of_answer=False: nothing to score")
+            if len(head) + len(tail) > self.backbone.context_window:
+                raise PromptTooLongError(
+                    f"prompts[{i}] with its completion has {len(head) + len(tail)} tokens, over the backbone's "
+                    f"{self.backbone.context_window}-token context: shorten the prompt or the completion",
+                    prompt_tokens=len(head) + len(tail), limit=self.backbone.context_window)
+            rows.append((head, tail))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        shared = self._shared()
+        scores: list[CompletionScore] = []
+        with shared.lock:
+            names, errors = self._adapter_names(adapters)
+            if errors:
+                raise errors[min(errors)]
+            for start in range(0, len(rows), chunk_size):
+                part = rows[start:start + chunk_size]
+                width = max(len(h) + len(t) for h, t in part)
+                ids = torch.full((len(part), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(part), width), dtype=torch.long)
+                for r, (h, t) in enumerate(part):  # right padding: positions count from 0 in every row
+                    ids[r, :len(h) + len(t)] = torch.tensor(h + t)
+                    mask[r, :len(h) + len(t)] = 1
+                dev = self.backbone.device
+                batch = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev)}
+                sub = None if names is None else names[start:start + chunk_size]
+                with torch.inference_mode():
+                    logits = self._forward(shared, batch, sub).float()
+                    logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                    picked = logp.gather(-1, ids[:, 1:].to(logp.device).unsqueeze(-1)).squeeze(-1)
+                for r, (h, t) in enumerate(part):
+                    total = picked[r, len(h) - 1:len(h) + len(t) - 1].sum().item()
+                    scores.append(CompletionScore(logprob=float(total), tokens=len(t)))
+        return scores
+
+    def _forward(self, shared: SharedModel, batch: Any, names: list[str] | None) -> Any:
+        """Logits of one forward pass, each row under its own adapter (``shared.lock`` held)."""
+        if shared.peft is None or not shared.loaded:
+            return shared.backbone.model(**batch).logits
+        if names is None or all(n == BASE_ADAPTER for n in names):
+            with shared.peft.disable_adapter():
+                return shared.peft(**batch).logits
+        if not self.fast_mixed_lora:
+            return shared.peft(**batch, adapter_names=names).logits
+        with fast_mixed_batch(shared.peft, names):
+            return shared.peft(**batch, adapter_names=names).logits
 
     def _run(self, shared: SharedModel, prompts: Sequence[Prompt], adapters: Sequence[str | None], names: list[str] | None,
              config: GenerationConfig, schemas: Sequence[str | None], grammars: RowGrammars | None) -> list[GenerationResult]:

@@ -120,6 +120,20 @@ class GenerationResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CompletionScore:
+    """How likely a completion is after its prompt under one adapter: the summed log-probability of its
+    tokens (the end-of-answer token included when scored so) and how many tokens that is."""
+
+    logprob: float
+    tokens: int
+
+    @property
+    def mean_logprob(self) -> float:
+        """Per-token log-probability (comparable across answers of different lengths)."""
+        return self.logprob / self.tokens if self.tokens else 0.0
+
+
 @dataclass
 class StreamChunk:
     """A piece of streamed text. The last chunk has ``final=True`` and carries the usage counts."""

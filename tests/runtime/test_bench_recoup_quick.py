@@ -28,5 +28,12 @@ def test_bench_recoup_quick(tmp_path, benchmarks_dir) -> None:
     th = data["threshold_on"]
     assert th["n_oos_dev"] > 0 and 0.0 <= th["oos_to_base"] <= 1.0 and 0.0 <= th["in_scope_score"] <= 1.0
     assert 0 <= th["in_scope_abstained"] <= data["n"]
+    so = data["second_opinion"]
+    assert 0.0 <= so["true_adapter_in_top2"] <= 1.0 and 0.0 <= so["runner_up_answer_score"] <= 1.0
+    assert max(data["routed"], so["runner_up_answer_score"]) <= so["best_of_top2"] <= data["routed"] + so["runner_up_answer_score"]
+    for cut, v in so["by_adapter_logprob"].items():
+        assert v["score"] <= so["best_of_top2"] and v["switched"] <= v["rows_verified"] <= data["n"], cut
+        assert v["switched_to_true_adapter"] + v["switched_away_from_true_adapter"] <= v["switched"], cut
+    assert so["by_adapter_logprob"]["every row"]["rows_verified"] == data["n"]
     tr = data["training"]
     assert set(tr["steps"]) == set(data["tasks"]) and tr["cached"] is False and tr["seconds_total"] > 0
