@@ -509,6 +509,17 @@ def sec_abstention() -> str | None:
     c = a["config"]
     tgt = c["target"]
     rows = []
+    whitened = ""
+    w, g = a["variants"].get("whitened distance to centroids"), a["variants"].get("global score (today)")
+    if w and g:
+        wb, gb = w["points"]["balanced"]["dev"], g["points"]["balanced"]["dev"]
+        whitened = (f"\nThe whitened distance to the router's own k-means clusters (Mahalanobis with one shared covariance, "
+                    f"ridge {w['ridge']['chosen']:g} chosen on the calibration split) is the best training-free rule: at the "
+                    f"balanced point it costs {wb['cost_points']:.2f} pts for {pct(wb['oos_rejection'], 0)} rejection (the global "
+                    f"score: {gb['cost_points']:.2f} pts for {pct(gb['oos_rejection'], 0)}), and the best point of its dev curve "
+                    f"is {w['dev_best_possible_cost_at_0.9']:.2f} pts; still above 2. It is measured here only: in the library "
+                    f"it would need the cluster means and a {c.get('dimension', 384)}×{c.get('dimension', 384)} precision "
+                    f"matrix stored in the index.")
     for name, v in a["variants"].items():
         pts = v["points"]
         t90, bal = pts["target_oos_rejection_0.9"], pts["balanced"]
@@ -530,7 +541,7 @@ at ≥ {pct(tgt['oos_rejection'], 0)} out-of-scope rejection: {"met by " + ", ".
 A threshold that rejects 90 % of `train_oos` rejects only 84–89 % of dev's out-of-scope queries, and dev has 100 of them
 (one query = one point), so differences of a point are noise. Per-adapter thresholds are in the library as an option
 (`router.calibrate(..., method="per_adapter")`, stored in the index); the fitted logistic score is not training-free
-and stays in the benchmark.
+and stays in the benchmark.{whitened}
 
 ![abstention curves](images/abstention_curves.png)
 """
