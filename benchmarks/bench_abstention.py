@@ -103,10 +103,10 @@ def features(router: AriadneRouter, x: np.ndarray, groups: OrderedDict[str, np.n
 WHITENING_RIDGES = (0.003, 0.01, 0.03, 0.1)
 
 
-def whitened_distance(router: AriadneRouter, groups: OrderedDict[str, np.ndarray], ridge: float) -> Callable[[np.ndarray], np.ndarray]:
-    """x -> minus the smallest Mahalanobis distance from x to any k-means cluster: each training point joins its
-    adapter's centroid nearest it; a cluster's mean is its points' mean (the centroid before normalising), and the
-    shared covariance is that of the points around their cluster's mean, plus ``ridge * I``."""
+def cluster_statistics(router: AriadneRouter, groups: OrderedDict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The k-means clusters' means and their shared covariance: each training point joins its adapter's centroid
+    nearest it; a cluster's mean is its points' mean (the centroid before normalising), and the covariance is that
+    of the points around their cluster's mean."""
     means, residuals = [], []
     for name, vecs in groups.items():
         c = router.centroids(name)
@@ -115,9 +115,13 @@ def whitened_distance(router: AriadneRouter, groups: OrderedDict[str, np.ndarray
             pts = vecs[member == j].astype(np.float64)
             means.append(pts.mean(axis=0))
             residuals.append(pts - means[-1])
-    mus = np.stack(means)
     res = np.concatenate(residuals)
-    prec = np.linalg.inv(res.T @ res / len(res) + ridge * np.eye(res.shape[1]))
+    return np.stack(means), res.T @ res / len(res)
+
+
+def whitened_distance(mus: np.ndarray, cov: np.ndarray, ridge: float) -> Callable[[np.ndarray], np.ndarray]:
+    """x -> minus the smallest Mahalanobis distance from x to any cluster mean, under ``cov + ridge * I``."""
+    prec = np.linalg.inv(cov + ridge * np.eye(cov.shape[0]))
     mu_term = ((mus @ prec) * mus).sum(axis=1)
 
     def value(x: np.ndarray) -> np.ndarray:
@@ -321,12 +325,12 @@ def run(data_dir: Path, cache_dir: Path | None, quick: bool, with_semantic_route
         "per-adapter z + margin/std": lambda f: f["z"] + f["margin"] / sd[f["best_index"]],
     }
     # the ridge of the whitened distance: chosen on the train-side split only (best in-scope accuracy at >= 90 % rejection)
-    ridge_fit: dict[float, float] = {}
-    for ridge in WHITENING_RIDGES:
-        fw = whitened_distance(router, groups, ridge)
-        ridge_fit[ridge] = calibrate_threshold(fw(xtr[held]), held_ok, fw(xoos), target_oos_rejection=TARGET_REJECTION)["in_scope_accuracy"]
+    mus, cov = cluster_statistics(router, groups)
+    whitened = {r: whitened_distance(mus, cov, r) for r in WHITENING_RIDGES}
+    ridge_fit = {r: calibrate_threshold(fw(xtr[held]), held_ok, fw(xoos), target_oos_rejection=TARGET_REJECTION)["in_scope_accuracy"]
+                 for r, fw in whitened.items()}
     ridge = max(WHITENING_RIDGES, key=lambda r: (ridge_fit[r], -r))
-    whiten = whitened_distance(router, groups, ridge)
+    whiten = whitened[ridge]
     for f, x in ((f_held, xtr[held]), (f_oos, xoos), (f_dev, xdv)):
         f["whitened"] = whiten(x)
     values["whitened distance to centroids"] = lambda f: f["whitened"]
@@ -388,6 +392,7 @@ def run(data_dir: Path, cache_dir: Path | None, quick: bool, with_semantic_route
                    "n_train_index": int((~held).sum()), "n_held_out": int(held.sum()),
                    "n_train_oos": len(xoos), "n_dev_in_scope": int(ins.sum()), "n_dev_oos": int((~ins).sum()),
                    "adapters": len(names), "strategy": router.strategy.name, "embedder": emb.name,
+                   "dimension": int(xtr.shape[1]),
                    "target": {"oos_rejection": TARGET_REJECTION, "max_cost_points": TARGET_COST_POINTS},
                    "embed_s": embed_s},
         "dev_selection_accuracy": base_acc,

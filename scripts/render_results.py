@@ -518,7 +518,7 @@ def sec_abstention() -> str | None:
                     f"balanced point it costs {wb['cost_points']:.2f} pts for {pct(wb['oos_rejection'], 0)} rejection (the global "
                     f"score: {gb['cost_points']:.2f} pts for {pct(gb['oos_rejection'], 0)}), and the best point of its dev curve "
                     f"is {w['dev_best_possible_cost_at_0.9']:.2f} pts; still above 2. It is measured here only: in the library "
-                    f"it would need the cluster means and a {c.get('dimension', 384)}×{c.get('dimension', 384)} precision "
+                    f"it would need the cluster means and a {c['dimension']}×{c['dimension']} precision "
                     f"matrix stored in the index.")
     for name, v in a["variants"].items():
         pts = v["points"]

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _EXPORT_LOCK = threading.Lock()
 _SESSIONS: dict[str, OnnxSentenceEncoder] = {}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_SPINNING = [True]  # whether new multi-threaded sessions spin-wait between runs (see set_onnx_spinning)
+_SPINNING = True  # whether new multi-threaded sessions spin-wait between runs (see set_onnx_spinning)
 _SPIN_KEY = "session.intra_op.allow_spinning"
 
 
@@ -44,7 +44,8 @@ def set_onnx_spinning(enabled: bool) -> None:
         from ariadne_integrations.errors import InvalidInputError
 
         raise InvalidInputError(f"enabled must be True or False, got {enabled!r}")
-    _SPINNING[0] = enabled
+    global _SPINNING
+    _SPINNING = enabled
     with _EXPORT_LOCK:
         encoders = list(_SESSIONS.values())
     for enc in encoders:
@@ -97,7 +98,7 @@ class OnnxSentenceEncoder:
                  threads: int | None = None) -> None:
         self.path = onnx_path
         self.threads = threads or min(_cpu_count(), 8)
-        self.spinning = _SPINNING[0]
+        self.spinning = _SPINNING
         self.session = self._new_session(self.threads)  # one-batch calls: operators parallel over all cores
         self._pid = os.getpid()
         self.tokenizer = tokenizer

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -290,23 +291,31 @@ class AdapterRuntime:
         return decode_like_generate(decoder, batch, plan, kw, shared.backbone.tokenizer,
                                     shared.backbone.model.generation_config)
 
-    def _call_generate(self, shared: SharedModel, batch: Any, names: list[str] | None, kw: dict[str, Any]) -> Any:
-        """One ``generate``; rows without an adapter use peft's BASE_ADAPTER (never global adapter state)."""
-        fast = self._fast_generate(shared, batch, names, kw)
-        if fast is not None:
-            return fast
+    @contextmanager
+    def _per_row_adapters(self, shared: SharedModel, names: list[str] | None) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """The model to call and the keyword arguments that give each row its own adapter (``shared.lock`` held);
+        rows without an adapter use peft's BASE_ADAPTER (never global adapter state)."""
         if shared.peft is None or not shared.loaded:
             # No adapter in memory: the (possibly LoRA-injected, now empty) base model answers alone.
-            return shared.backbone.model.generate(**batch, **kw)
-        if names is None:
+            yield shared.backbone.model, {}
+        elif names is None:
             # No row uses an adapter: switch them all off for this call (cheaper than per-row
             # BASE_ADAPTER masks). This is global state, but every model call holds shared.lock.
             with shared.peft.disable_adapter():
-                return shared.peft.generate(**batch, **kw)
-        if not self.fast_mixed_lora:
-            return shared.peft.generate(**batch, adapter_names=names, **kw)
-        with fast_mixed_batch(shared.peft, names):  # per-row LoRA weights gathered once per call
-            return shared.peft.generate(**batch, adapter_names=names, **kw)
+                yield shared.peft, {}
+        elif not self.fast_mixed_lora:
+            yield shared.peft, {"adapter_names": names}
+        else:
+            with fast_mixed_batch(shared.peft, names):  # per-row LoRA weights gathered once per call
+                yield shared.peft, {"adapter_names": names}
+
+    def _call_generate(self, shared: SharedModel, batch: Any, names: list[str] | None, kw: dict[str, Any]) -> Any:
+        """One ``generate``, each row with its own adapter."""
+        fast = self._fast_generate(shared, batch, names, kw)
+        if fast is not None:
+            return fast
+        with self._per_row_adapters(shared, names) as (model, per_row):
+            return model.generate(**batch, **per_row, **kw)
 
     def generate(
         self,
@@ -432,15 +441,8 @@ class AdapterRuntime:
 
     def _forward(self, shared: SharedModel, batch: Any, names: list[str] | None) -> Any:
         """Logits of one forward pass, each row under its own adapter (``shared.lock`` held)."""
-        if shared.peft is None or not shared.loaded:
-            return shared.backbone.model(**batch).logits
-        if names is None or all(n == BASE_ADAPTER for n in names):
-            with shared.peft.disable_adapter():
-                return shared.peft(**batch).logits
-        if not self.fast_mixed_lora:
-            return shared.peft(**batch, adapter_names=names).logits
-        with fast_mixed_batch(shared.peft, names):
-            return shared.peft(**batch, adapter_names=names).logits
+        with self._per_row_adapters(shared, names) as (model, per_row):
+            return model(**batch, **per_row).logits
 
     def _run(self, shared: SharedModel, prompts: Sequence[Prompt], adapters: Sequence[str | None], names: list[str] | None,
              config: GenerationConfig, schemas: Sequence[str | None], grammars: RowGrammars | None) -> list[GenerationResult]:

@@ -65,11 +65,11 @@ def test_routed_generator_turns_onnx_spinning_off(routing_router, fake_backend, 
     generation needs: benchmarks/bench_route_then_generate.py); a generator without a router changes nothing."""
     from ariadne_integrations.routing import onnx_encoder
 
-    monkeypatch.setattr(onnx_encoder, "_SPINNING", [True])
+    monkeypatch.setattr(onnx_encoder, "_SPINNING", True)
     RoutedGenerator(None, fake_backend)
-    assert onnx_encoder._SPINNING[0] is True
+    assert onnx_encoder._SPINNING is True
     RoutedGenerator(routing_router, fake_backend)
-    assert onnx_encoder._SPINNING[0] is False
+    assert onnx_encoder._SPINNING is False
 
 
 def test_forced_adapter_skips_routing_but_reports_a_decision(routing_router, fake_backend):

@@ -176,7 +176,7 @@ def test_fusion_that_changes_outputs_is_not_kept(cache_dir, monkeypatch, caplog)
 
 def test_spinning_off_rebuilds_sessions_and_keeps_embeddings(cache_dir, monkeypatch):
     """set_onnx_spinning(False) (what a routed generator sets) applies to encoders made before and after it."""
-    monkeypatch.setattr(onnx_encoder, "_SPINNING", [True])
+    monkeypatch.setattr(onnx_encoder, "_SPINNING", True)
     key = onnx_encoder._SPIN_KEY
     emb = SentenceTransformerEmbedder(None, backend="onnx")
     before = emb.embed(TEXTS)
